@@ -1,0 +1,251 @@
+"""Compatibility of the OpenMMLab 2.x stack with today's torch/setuptools.
+
+Everything mmcsra changes about the behaviour of third-party code lives in
+this one module, and is applied at one explicit place:
+
+* :func:`apply_import_time_fixes` runs on ``import mmcsra``:
+
+  - **safe checkpoint loading** on torch >= 2.6, where ``torch.load``
+    defaults to ``weights_only=True`` and stock mmengine can no longer
+    resume or test its own checkpoints (they pickle
+    :class:`mmengine.logging.HistoryBuffer` and numpy arrays). We extend
+    torch's allow-list with exactly those classes and register a local-file
+    loader that always uses ``weights_only=True`` and turns a refused pickle
+    into :class:`UnsafeCheckpointError`. We never fall back to
+    ``weights_only=False``: a checkpoint is untrusted input.
+  - **``pkg_resources`` fallback**: setuptools >= 82 removed
+    ``pkg_resources``, which mmengine 0.10.x uses to resolve
+    ``_base_ = 'mmpretrain::...'``. When it is missing we rebind mmengine's
+    three package helpers to :mod:`importlib.metadata` equivalents.
+
+* :func:`setup_distributed_env` is called by ``tools/train.py`` and
+  ``tools/test.py``: on a machine without CUDA it initialises the process
+  group with gloo itself (mmengine's ``init_dist`` would call
+  ``torch.cuda.set_device``) and makes DDP wrap CPU modules
+  (``device_ids=None``).
+
+* :func:`fix_dataloader_cfg` turns off ``persistent_workers`` where
+  ``num_workers == 0`` (torch refuses that combination).
+"""
+import collections
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import os.path as osp
+import pickle
+from typing import Any, List
+
+import numpy as np
+import torch
+
+__all__ = [
+    'UnsafeCheckpointError', 'safe_checkpoint_globals', 'safe_torch_load',
+    'apply_import_time_fixes', 'setup_distributed_env', 'fix_dataloader_cfg'
+]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs a pickle global that is not on the allow-list.
+
+    Such a file could execute arbitrary code when unpickled, so it is
+    refused instead of being loaded with ``weights_only=False``.
+    """
+
+
+def _numpy_globals() -> List[Any]:
+    """numpy objects that appear in pickled arrays and scalars."""
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    found = [np.ndarray, np.dtype, _reconstruct, scalar]
+    # numpy >= 1.25 pickles dtypes by their class (``numpy.dtypes.*DType``)
+    dtypes_module = getattr(np, 'dtypes', None)
+    if dtypes_module is not None:
+        for name in dir(dtypes_module):
+            obj = getattr(dtypes_module, name)
+            if isinstance(obj, type) and issubclass(obj, np.dtype):
+                found.append(obj)
+    # scalar types, e.g. ``np.float64`` used as a dtype argument
+    found.extend(
+        t for t in set(np.sctypeDict.values()) if isinstance(t, type))
+    return found
+
+
+def safe_checkpoint_globals() -> List[Any]:
+    """The allow-list of classes/functions a trusted checkpoint may name.
+
+    Plain data only: mmengine's log buffers, numpy arrays/scalars/dtypes and
+    standard containers. Nothing here can run code on unpickling.
+    """
+    from mmengine.logging import HistoryBuffer
+    allowed = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
+               collections.deque]
+    allowed.extend(_numpy_globals())
+    try:
+        from mmengine.config import ConfigDict
+        allowed.append(ConfigDict)
+    except ImportError:  # pragma: no cover - mmengine always has it
+        pass
+    return allowed
+
+
+def safe_torch_load(filename: str, map_location: Any = None) -> Any:
+    """``torch.load(weights_only=True)`` with mmcsra's allow-list.
+
+    Raises:
+        FileNotFoundError: if ``filename`` does not exist.
+        UnsafeCheckpointError: if the pickle names a global outside the
+            allow-list (it could execute code).
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        with torch.serialization.safe_globals(safe_checkpoint_globals()):
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename!r}: it needs a pickle '
+            f'global outside the safe allow-list, so unpickling it could '
+            f'execute code. Only load checkpoints from sources you trust; '
+            f'if this one is trusted, re-save its state_dict with plain '
+            f'tensors. torch said: {err}') from err
+
+
+def _register_safe_checkpoint_loader() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    # '' is mmengine's scheme for local paths; force replaces its loader,
+    # which calls torch.load without an allow-list.
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=safe_torch_load, force=True)
+
+
+# ---------------------------------------------------------------- packaging
+def _is_installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def _package2module(package: str) -> str:
+    dist = importlib.metadata.distribution(package)
+    top_level = dist.read_text('top_level.txt')
+    if top_level:
+        return top_level.split('\n')[0]
+    # wheels without top_level.txt: take the first top-level package
+    for file in dist.files or []:
+        parts = file.parts
+        if len(parts) > 1 and parts[-1] == '__init__.py' and \
+                not parts[0].endswith('.dist-info'):
+            return parts[0]
+    raise ValueError(f'can not infer the module name of {package}')
+
+
+def _get_installed_path(package: str) -> str:
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        if spec is None:
+            raise
+        if spec.origin is None:
+            raise RuntimeError(
+                f'{package} is a namespace package, which is invalid for '
+                '`get_install_path`')
+        return osp.dirname(spec.origin)
+    location = str(dist.locate_file(''))
+    possible_path = osp.join(location, package)
+    if osp.exists(possible_path):
+        return possible_path
+    return osp.join(location, _package2module(package))
+
+
+def _pkg_resources_available() -> bool:
+    try:
+        import pkg_resources  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _install_pkg_resources_fallback() -> None:
+    if _pkg_resources_available():
+        return
+    replacements = dict(
+        is_installed=_is_installed,
+        get_installed_path=_get_installed_path,
+        package2module=_package2module)
+    # mmengine imports these names by value into several modules
+    for module_name in ('mmengine.utils.package_utils', 'mmengine.utils',
+                        'mmengine.config.config', 'mmengine.hub.hub'):
+        module = importlib.import_module(module_name)
+        for name, func in replacements.items():
+            if hasattr(module, name):
+                setattr(module, name, func)
+
+
+_APPLIED = False
+
+
+def apply_import_time_fixes() -> None:
+    """Apply the fixes that must be active whenever mmcsra is imported."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _register_safe_checkpoint_loader()
+    _install_pkg_resources_fallback()
+    _APPLIED = True
+
+
+# -------------------------------------------------------------- distributed
+def setup_distributed_env(cfg, launcher: str) -> None:
+    """Prepare ``cfg`` and the process group for ``launcher`` on any device.
+
+    With CUDA, this only fills mmengine's defaults. Without CUDA, it
+    initialises ``torch.distributed`` with the gloo backend here, before the
+    Runner does (mmengine's ``init_dist`` calls ``torch.cuda.set_device``),
+    and tells the DDP wrapper not to pin ``device_ids``.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    from mmengine.dist import init_dist
+
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = dict(env_cfg.get('dist_cfg', {}) or {})
+    dist_cfg['backend'] = 'gloo'
+    env_cfg['dist_cfg'] = dist_cfg
+    if launcher == 'pytorch' and not dist.is_initialized():
+        kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+        if 'timeout' in kwargs:
+            import datetime
+            kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
+        dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']),
+            **kwargs)
+    elif not dist.is_initialized():  # slurm / mpi: mmengine handles them
+        init_dist(launcher, **dist_cfg)
+
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None  # CPU modules must not name a device
+    cfg['model_wrapper_cfg'] = wrapper
+
+
+def fix_dataloader_cfg(cfg) -> None:
+    """Turn off ``persistent_workers`` for loaders with ``num_workers=0``."""
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader and loader.get('num_workers', 0) == 0 and \
+                loader.get('persistent_workers', False):
+            loader['persistent_workers'] = False
+
