@@ -1,4 +1,4 @@
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmpretrain.models.heads import MultiLabelClsHead
@@ -13,8 +13,23 @@ class MultiLabelHeadBase(MultiLabelClsHead):
     The loss receives ``weight`` = 0 at the entries listed in each sample's
     ``gt_ignore`` so ignored classes contribute no loss. Prediction keeps
     MMPretrain's semantics: sigmoid scores, then ``thr`` or ``topk``.
-    Subclasses implement ``forward(feats) -> (B, C) logits``.
+    Subclasses implement ``forward(feats) -> (B, C)``.
+
+    Args:
+        cosine_scale (float, optional): set by cosine (normalised) heads
+            whose ``forward`` returns cos θ in [-1, 1] for a margin loss such
+            as AAM. Scores at inference are then ``sigmoid(s * cos θ)``, with
+            no margin. ``None`` (default): ``forward`` returns logits and the
+            scores are ``sigmoid(logits)``.
+        **kwargs: ``loss``, ``thr``, ``topk``, ``init_cfg`` of
+            ``MultiLabelClsHead``.
     """
+
+    def __init__(self, cosine_scale: Optional[float] = None, **kwargs):
+        super().__init__(**kwargs)
+        if cosine_scale is not None and cosine_scale <= 0:
+            raise ValueError(f'cosine_scale must be > 0, got {cosine_scale}')
+        self.cosine_scale = cosine_scale
 
     def _get_loss(self, cls_score: torch.Tensor,
                   data_samples: List[DataSample], **kwargs) -> dict:
@@ -22,3 +37,10 @@ class MultiLabelHeadBase(MultiLabelClsHead):
             data_samples, cls_score.size(-1), device=cls_score.device)
         loss = self.loss_module(cls_score, target, weight=valid, **kwargs)
         return dict(loss=loss)
+
+    def _get_predictions(self, cls_score: torch.Tensor,
+                         data_samples: List[DataSample]):
+        if self.cosine_scale is not None:
+            cls_score = self.cosine_scale * cls_score
+        # the parent applies the sigmoid and the thr / topk decision
+        return super()._get_predictions(cls_score, data_samples)
