@@ -1,0 +1,121 @@
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
+
+from .utils import check_reduction, masked_reduce
+
+
+@MODELS.register_module()
+class MultiLabelAsymmetricLoss(nn.Module):
+    """Asymmetric Loss (ASL) for multi-label classification, with ignore mask.
+
+    Ben-Baruch, Ridnik, Zamir, Noy, Friedman, Protter, Zelnik-Manor,
+    "Asymmetric Loss For Multi-Label Classification", ICCV 2021
+    (https://arxiv.org/abs/2009.14119), Eqs. (4)-(7).
+
+    With :math:`p = \\sigma(x)` and the shifted negative probability
+    :math:`p_m = \\max(p - \\text{clip}, 0)`:
+
+    .. math::
+        L = -\\sum_{b,i} v_{bi}\\,\\big[\\,y\\,(1-p)^{\\gamma_+}
+            \\log(\\max(p, \\epsilon))
+            + (1-y)\\,p_m^{\\gamma_-}\\log(\\max(1-p_m, \\epsilon))\\,\\big]
+
+    where :math:`v` is the validity (ignore) mask. ``gamma_pos = gamma_neg =
+    clip = 0`` gives binary cross-entropy (up to the ``eps`` clamp).
+
+    Differences from MMPretrain's ``AsymmetricLoss``: a per-entry ignore mask,
+    the official 'sum' reduction available, and the option to treat the
+    focusing weight as a constant.
+
+    Args:
+        gamma_pos (float): :math:`\\gamma_+`, focusing exponent of the
+            positives. Defaults to 0.0 (paper).
+        gamma_neg (float): :math:`\\gamma_-`, focusing exponent of the
+            negatives. Defaults to 4.0 (paper).
+        clip (float, optional): probability margin of the negative
+            probability shifting. ``None`` or 0 disables the shift.
+            Defaults to 0.05 (paper).
+        eps (float): lower clamp of the probabilities inside the logs.
+            Defaults to 1e-8 (official code).
+        detach_focal_weight (bool): if True the focusing weights
+            :math:`(1-p)^{\\gamma_+}` and :math:`p_m^{\\gamma_-}` are
+            constants in backward (the official
+            ``disable_torch_grad_focal_loss`` option). Defaults to True,
+            because the official training script (``train.py`` of
+            Alibaba-MIIL/ASL, which produced the paper's results) builds the
+            loss with ``disable_torch_grad_focal_loss=True``. With False the
+            weights are differentiated too (as MMPretrain's
+            ``AsymmetricLoss`` does).
+        reduction (str): ``'sum'`` (official; the loss grows with batch size
+            and number of classes), ``'mean'`` (over non-ignored entries) or
+            ``'none'``. Defaults to 'sum'.
+        loss_weight (float): multiplier of the loss. Defaults to 1.0.
+
+    Note:
+        For soft targets :math:`y \\in (0, 1)` the two terms above are mixed
+        linearly; the official code instead mixes the focusing exponent.
+        Both agree on hard 0/1 targets.
+    """
+
+    def __init__(self,
+                 gamma_pos: float = 0.0,
+                 gamma_neg: float = 4.0,
+                 clip: Optional[float] = 0.05,
+                 eps: float = 1e-8,
+                 detach_focal_weight: bool = True,
+                 reduction: str = 'sum',
+                 loss_weight: float = 1.0):
+        super().__init__()
+        if gamma_pos < 0 or gamma_neg < 0:
+            raise ValueError('gamma_pos and gamma_neg must be >= 0, got '
+                             f'{gamma_pos} and {gamma_neg}')
+        if clip is not None and not 0 <= clip < 1:
+            raise ValueError(f'clip must be in [0, 1) or None, got {clip}')
+        if eps <= 0:
+            raise ValueError(f'eps must be > 0, got {eps}')
+        self.gamma_pos = gamma_pos
+        self.gamma_neg = gamma_neg
+        self.clip = clip
+        self.eps = eps
+        self.detach_focal_weight = detach_focal_weight
+        self.reduction = check_reduction(reduction)
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                logits: torch.Tensor,
+                target: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                **kwargs) -> torch.Tensor:
+        """
+        Args:
+            logits (Tensor): (B, C) raw scores x.
+            target (Tensor): (B, C) targets in [0, 1].
+            weight (Tensor, optional): (B, C) validity mask, 0 = ignored.
+
+        Returns:
+            Tensor: the reduced loss (a scalar unless ``reduction='none'``).
+        """
+        if logits.shape != target.shape:
+            raise ValueError(f'logits {tuple(logits.shape)} and target '
+                             f'{tuple(target.shape)} must have the same shape')
+        target = target.to(logits.dtype)
+        prob = torch.sigmoid(logits)  # [B, C]
+        if self.clip:
+            prob_neg = (prob - self.clip).clamp(min=0)  # p_m, [B, C]
+        else:
+            prob_neg = prob
+
+        log_pos = torch.log(prob.clamp(min=self.eps))  # [B, C]
+        log_neg = torch.log((1 - prob_neg).clamp(min=self.eps))  # [B, C]
+
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.detach_focal_weight):
+            focal_pos = (1 - prob).pow(self.gamma_pos)  # [B, C]
+            focal_neg = prob_neg.pow(self.gamma_neg)  # [B, C]
+
+        loss = -(target * focal_pos * log_pos +
+                 (1 - target) * focal_neg * log_neg)  # [B, C]
+        return self.loss_weight * masked_reduce(loss, weight, self.reduction)
