@@ -73,15 +73,36 @@ def _numpy_globals() -> List[Any]:
     return found
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """A ``getattr`` that only resolves HistoryBuffer statistics methods.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` (``min``, ``max``,
+    ``current``, ``mean`` and user-registered ones) as
+    ``getattr(HistoryBuffer, 'min')``. A general ``getattr`` global would let
+    a crafted pickle walk to any callable, so this stand-in is registered
+    under the name ``builtins.getattr`` instead and refuses everything else.
+    """
+    from mmengine.logging import HistoryBuffer
+    is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
+    allowed = {'min', 'max', 'current', 'mean'} | set(
+        HistoryBuffer._statistics_methods)
+    if is_buffer and isinstance(name, str) and name in allowed:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({type(obj).__name__}, {name!r}) is not allowed in a '
+        'checkpoint: only HistoryBuffer statistics methods are')
+
+
 def safe_checkpoint_globals() -> List[Any]:
     """The allow-list of classes/functions a trusted checkpoint may name.
 
-    Plain data only: mmengine's log buffers, numpy arrays/scalars/dtypes and
-    standard containers. Nothing here can run code on unpickling.
+    Plain data only: mmengine's log buffers (and their statistics methods,
+    through a restricted ``getattr``), numpy arrays/scalars/dtypes and
+    standard containers. Nothing here can run arbitrary code on unpickling.
     """
     from mmengine.logging import HistoryBuffer
     allowed = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
-               collections.deque]
+               collections.deque, (_history_buffer_getattr, 'builtins.getattr')]
     allowed.extend(_numpy_globals())
     try:
         from mmengine.config import ConfigDict
