@@ -59,6 +59,9 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        if cfg.optim_wrapper.get('type') == 'SAMOptimWrapper':
+            raise ValueError('--amp would replace SAMOptimWrapper by '
+                             'AmpOptimWrapper and silently turn SAM off')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':

@@ -1,1 +1,4 @@
-__all__ = []
+from .crop_by_bbox import CropByBBox
+from .load_image_from_file_checked import LoadImageFromFileChecked
+
+__all__ = ['CropByBBox', 'LoadImageFromFileChecked']

@@ -1,3 +1,9 @@
+from .cosine_cls_head import CosineClsHead
+from .csra_head import CSRAHead
+from .csra_retrofit_head import CSRARetrofitHead
+from .multi_head_csra import MultiHeadCSRA
 from .multi_label_head_base import MultiLabelHeadBase
+from .cat_head import CATHead
+from .ml_decoder_head import MLDecoderHead
 
-__all__ = ['MultiLabelHeadBase']
+__all__ = ['CSRAHead', 'CSRARetrofitHead', 'MultiHeadCSRA', 'MultiLabelHeadBase', 'CosineClsHead', 'CATHead', 'MLDecoderHead']

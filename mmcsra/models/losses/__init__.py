@@ -1,3 +1,8 @@
+from .asymmetric_angular_margin_loss import AsymmetricAngularMarginLoss
+from .multi_label_asymmetric_loss import MultiLabelAsymmetricLoss
 from .multi_label_bce_loss import MultiLabelBCELoss
 
-__all__ = ['MultiLabelBCELoss']
+__all__ = [
+    'MultiLabelBCELoss', 'AsymmetricAngularMarginLoss',
+    'MultiLabelAsymmetricLoss'
+]
