@@ -1,0 +1,292 @@
+"""The logic every mmcsra multi-label dataset shares.
+
+A sample (a *data info*) is a dict with
+
+* ``img_path`` (str): the image file;
+* ``gt_label`` (list[int]): the indices of the classes present (positives);
+* ``gt_ignore`` (list[int]): the indices of the classes whose presence is
+  unknown or deliberately not scored (VOC "difficult", WIDER "unspecified",
+  ...); never overlapping ``gt_label``;
+
+plus dataset-specific keys. Pipelines pack the labels with
+``dict(type='PackInputs', algorithm_keys=['gt_ignore'])``.
+
+:class:`MultiLabelBaseDataset` owns what the datasets have in common, so no
+dataset repeats it: the class list and its validation, class name -> index
+with an error naming the file and entry, turning "uncertain" annotations into
+positives / ignored / negatives, the check that the images exist (raise, or
+drop and log how many), and a clear error when a test-time pipeline can not
+load an image.
+"""
+import json
+import logging
+import os.path as osp
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from mmengine import fileio
+from mmengine.logging import print_log
+from mmpretrain.datasets import BaseDataset
+
+from .errors import AnnotationError, ImageLoadError
+
+__all__ = [
+    'MultiLabelBaseDataset', 'UNCERTAIN_POLICIES', 'check_choice',
+    'resolve_uncertain_policy', 'resolve_labels'
+]
+
+#: What to do with an annotation that is neither clearly present nor clearly
+#: absent (VOC difficult objects, COCO crowd regions, WIDER unspecified
+#: attributes, a user's explicit "ignore"): count the class as a positive,
+#: put it in ``gt_ignore`` (no loss, not scored), or leave it negative.
+UNCERTAIN_POLICIES = ('ignore', 'positive', 'negative')
+MISSING_IMAGE_POLICIES = ('raise', 'drop')
+
+
+def check_choice(arg_name: str, value, choices: Sequence):
+    """Return ``value`` if it is one of ``choices``, else raise naming it."""
+    if value not in choices:
+        raise ValueError(f'{arg_name} must be one of {tuple(choices)}, '
+                         f'got {value!r}')
+    return value
+
+
+def resolve_uncertain_policy(arg_name: str, value: Optional[str],
+                             test_mode: bool) -> str:
+    """The policy for uncertain labels; ``None`` follows the CSRA recipe.
+
+    ``None`` means ``'ignore'`` when ``test_mode`` (uncertain entries are not
+    scored) and ``'negative'`` otherwise (they are trained as absent).
+    """
+    if value is None:
+        return 'ignore' if test_mode else 'negative'
+    return check_choice(arg_name, value, UNCERTAIN_POLICIES)
+
+
+def resolve_labels(positive: Iterable[int], uncertain: Iterable[int],
+                   policy: str) -> Tuple[List[int], List[int]]:
+    """``(gt_label, gt_ignore)`` from positive and uncertain class indices.
+
+    A class that is both positive and uncertain (e.g. a VOC image with one
+    clear and one difficult dog) is positive. The remaining uncertain classes
+    become positives (``policy='positive'``), ignored entries (``'ignore'``)
+    or negatives (``'negative'``). Both lists are sorted.
+    """
+    check_choice('policy', policy, UNCERTAIN_POLICIES)
+    pos = set(positive)
+    unsure = set(uncertain) - pos
+    if policy == 'positive':
+        return sorted(pos | unsure), []
+    if policy == 'ignore':
+        return sorted(pos), sorted(unsure)
+    return sorted(pos), []
+
+
+class MultiLabelBaseDataset(BaseDataset):
+    """Base of mmcsra's multi-label datasets (not registered itself).
+
+    Subclasses implement ``load_data_list``: call :meth:`_set_classes` once
+    with the class list, map names with :meth:`_class_index` (or check
+    integer labels with :meth:`_check_class_index`), turn uncertain labels
+    into ``gt_label`` / ``gt_ignore`` with :func:`resolve_labels`, and build
+    each sample with :meth:`_make_data_info`. Drops made on purpose are
+    recorded with :meth:`_record_dropped`, which logs how many.
+
+    Args:
+        ann_file (str): the annotation file, relative to ``data_root`` unless
+            absolute.
+        missing_images (str): ``'raise'`` (default): an image file listed by
+            the annotation but absent on disk raises ``FileNotFoundError``
+            naming it, when the dataset is built. ``'drop'``: such samples are
+            dropped; the count and the first few paths are logged and the
+            count is kept in ``num_dropped['missing_image']``.
+        **kwargs: the other arguments of
+            :class:`mmpretrain.datasets.BaseDataset` (``metainfo``,
+            ``data_root``, ``data_prefix``, ``pipeline``, ``test_mode``,
+            ``classes``, ``indices``, ``serialize_data``, ...).
+
+    Attributes:
+        num_dropped (dict[str, int]): how many samples were dropped, by
+            reason (``'missing_image'``, and dataset-specific reasons).
+    """
+
+    def __init__(self,
+                 ann_file: str = '',
+                 missing_images: str = 'raise',
+                 **kwargs):
+        self.missing_images = check_choice('missing_images', missing_images,
+                                           MISSING_IMAGE_POLICIES)
+        self.num_dropped: Dict[str, int] = {}
+        self._name_to_idx: Dict[str, int] = {}
+        super().__init__(ann_file=ann_file, **kwargs)
+
+    # ------------------------------------------------------------ classes
+    def _set_classes(self, names: Optional[Sequence[str]],
+                     source_file: Optional[str] = None) -> Tuple[str, ...]:
+        """Validate and store the class list (order = label index).
+
+        Args:
+            names: the class names.
+            source_file: the file the names were read from, for the error
+                message; ``None`` when they came from the ``classes`` /
+                ``metainfo`` arguments.
+
+        Raises:
+            AnnotationError: (``source_file`` given) or ValueError (names from
+                arguments) if the list is missing or empty, has a non-string
+                or blank name, or repeats a name.
+        """
+
+        def fail(message: str):
+            if source_file is not None:
+                raise AnnotationError(source_file, f'the class list {message}')
+            raise ValueError(f'{type(self).__name__}: the class list given '
+                             f'by `classes` / `metainfo` {message}')
+
+        if names is None:
+            fail('is missing')
+        if isinstance(names, str):
+            fail(f'is a string {names!r}, expected a sequence of names')
+        names = tuple(names)
+        if len(names) == 0:
+            fail('is empty')
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or not name.strip():
+                fail(f'has an invalid class name {name!r} at position {i}')
+        seen, repeated = set(), []
+        for name in names:
+            if name in seen:
+                repeated.append(name)
+            seen.add(name)
+        if repeated:
+            fail(f'repeats the class names {sorted(set(repeated))}')
+        self._metainfo['classes'] = names
+        self._name_to_idx = {name: i for i, name in enumerate(names)}
+        return names
+
+    def _class_index(self, name: str, file: str, entry: str) -> int:
+        """The index of class ``name``.
+
+        Raises:
+            AnnotationError: naming ``file`` and ``entry`` if ``name`` is not
+                one of the dataset's classes.
+        """
+        try:
+            return self._name_to_idx[name]
+        except (KeyError, TypeError):
+            known = list(self._name_to_idx)
+            shown = ', '.join(map(repr, known[:25]))
+            if len(known) > 25:
+                shown += f', ... ({len(known)} in all)'
+            raise AnnotationError(
+                file, f'unknown class name {name!r}; the classes are: '
+                f'{shown}', entry) from None
+
+    def _check_class_index(self, index, file: str, entry: str) -> int:
+        """Check an integer label against the class list.
+
+        Raises:
+            AnnotationError: naming ``file`` and ``entry`` if ``index`` is not
+                an int in ``[0, num_classes)``.
+        """
+        num_classes = len(self._name_to_idx)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise AnnotationError(
+                file, f'label {index!r} is neither a class name nor an '
+                f'integer index', entry)
+        if not 0 <= index < num_classes:
+            raise AnnotationError(
+                file, f'label index {index} is out of range for '
+                f'{num_classes} classes', entry)
+        return index
+
+    # -------------------------------------------------------------- files
+    def _require_file(self, path: str, what: str) -> str:
+        """``path`` if it is a file, else FileNotFoundError naming it."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: {what} not found: {path}')
+        return path
+
+    def _read_json(self, path: str, what: str) -> Any:
+        """Parse a JSON file; AnnotationError naming it if it is not JSON."""
+        self._require_file(path, what)
+        try:
+            with open(path, encoding='utf-8') as f:
+                return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise AnnotationError(path, f'not valid JSON: {err}') from err
+
+    # ------------------------------------------------------------ samples
+    @staticmethod
+    def _make_data_info(img_path: str, gt_label: Sequence[int],
+                        gt_ignore: Sequence[int], **extra) -> dict:
+        """One sample in the format every mmcsra dataset produces."""
+        return dict(
+            img_path=img_path,
+            gt_label=[int(i) for i in gt_label],
+            gt_ignore=[int(i) for i in gt_ignore],
+            **extra)
+
+    def _record_dropped(self, reason: str, dropped_paths: Sequence[str],
+                        level: int = logging.WARNING) -> None:
+        """Keep and log the number of samples dropped for ``reason``."""
+        count = len(dropped_paths)
+        self.num_dropped[reason] = self.num_dropped.get(reason, 0) + count
+        if count:
+            examples = ', '.join(dropped_paths[:5])
+            more = ', ...' if count > 5 else ''
+            print_log(
+                f'{type(self).__name__} ({self.ann_file}): dropped {count} '
+                f'sample(s), reason: {reason}; e.g. {examples}{more}',
+                logger='current',
+                level=level)
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """The positive class indices of sample ``idx``."""
+        return list(self.get_data_info(idx)['gt_label'])
+
+    def filter_data(self) -> List[dict]:
+        """Check that every image exists (raise, or drop when configured)."""
+        exists: Dict[str, bool] = {}  # several samples may share an image
+        kept, missing = [], []
+        for info in self.data_list:
+            path = info['img_path']
+            if path not in exists:
+                # local paths directly (fast for 10^5 images), URIs through
+                # mmengine's file backends
+                exists[path] = fileio.exists(path) if '://' in path \
+                    else osp.isfile(path)
+            if exists[path]:
+                kept.append(info)
+                continue
+            if self.missing_images == 'raise':
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: image {path!r} listed in '
+                    f'{self.ann_file} does not exist. Set '
+                    f"missing_images='drop' to drop such samples (the count "
+                    f'is logged).')
+            missing.append(path)
+        self._record_dropped('missing_image', missing)
+        return kept
+
+    def __getitem__(self, idx: int) -> dict:
+        if not self.test_mode:
+            # training: mmengine re-draws another sample when the pipeline
+            # returns None (e.g. a skipped unreadable image)
+            return super().__getitem__(idx)
+        if not self._fully_initialized:
+            self.full_init()
+        data = self.prepare_data(idx)
+        if data is None:
+            # dropping a test sample would change the evaluated set
+            raise ImageLoadError(
+                self.get_data_info(idx)['img_path'],
+                'the test-time pipeline returned no data for this sample '
+                '(a transform skipped it); test samples can not be skipped')
+        return data
+
+    def extra_repr(self) -> List[str]:
+        body = super().extra_repr()
+        if self.num_dropped:
+            body.append(f'Dropped samples: \t{self.num_dropped}')
+        return body
