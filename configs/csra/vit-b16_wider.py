@@ -37,3 +37,7 @@ param_scheduler = [
          convert_to_iter_based=True),
     dict(type='StepLR', by_epoch=True, begin=2, step_size=5, gamma=0.1),
 ]
+
+# the pretrained ViT weights were trained on images scaled to [-1, 1]
+data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
+train_dataloader = dict(batch_size=16)

@@ -212,6 +212,67 @@ def _install_pkg_resources_fallback() -> None:
                 setattr(module, name, func)
 
 
+# -------------------------------------------------------- checkpoint saving
+def _make_checkpoint_saving_atomic() -> None:
+    """Write checkpoints and ``last_checkpoint`` atomically on local disks.
+
+    Stock mmengine 0.10 writes ``epoch_N.pth`` with ``open(path, 'wb')`` and
+    one ``write`` (``LocalBackend.put``), then ``last_checkpoint`` (the path
+    ``--resume`` without a value loads) with ``open(path, 'w')`` in
+    ``CheckpointHook``. A process killed in between leaves a truncated
+    ``.pth`` under its final name, or an empty ``last_checkpoint`` that the
+    resumed run then fails on.
+
+    Here both are written to ``<name>.tmp-<pid>`` next to the target (same
+    directory, hence same file system), flushed and fsynced, then renamed
+    over the target with :func:`os.replace`, which is atomic: a reader sees
+    the old complete file or the new complete one, never a part. As
+    ``last_checkpoint`` is only replaced after the new ``.pth``, it always
+    names a complete checkpoint. A kill can leave a ``*.tmp-<pid>`` file
+    behind; nothing reads it and it may be deleted.
+
+    ``LocalBackend.put`` is replaced (it serves every local ``put``, e.g.
+    ``mmengine.dump`` of a pickle, which gets the same guarantee), and the
+    name ``open`` in ``mmengine.hooks.checkpoint_hook`` (used there only for
+    the ``last_checkpoint`` write) is bound to a function that makes
+    ``'w'``/``'wb'`` opens atomic and passes other modes to :func:`open`.
+    Symbolic links are kept: the file they point to is replaced.
+    """
+    import builtins
+    import contextlib
+
+    from mmengine.fileio.backends import LocalBackend
+    from mmengine.hooks import checkpoint_hook
+
+    @contextlib.contextmanager
+    def open_atomic(path, mode: str, **kwargs):
+        target = osp.realpath(path)
+        tmp = f'{target}.tmp-{os.getpid()}'
+        try:
+            with builtins.open(tmp, mode, **kwargs) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
+
+    def put(self, obj: bytes, filepath) -> None:
+        os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+        with open_atomic(filepath, 'wb') as f:
+            f.write(obj)
+
+    def open_in_checkpoint_hook(file, mode: str = 'r', *args, **kwargs):
+        if mode in ('w', 'wb') and not args:
+            return open_atomic(file, mode, **kwargs)
+        return builtins.open(file, mode, *args, **kwargs)
+
+    LocalBackend.put = put
+    checkpoint_hook.open = open_in_checkpoint_hook
+
+
 _APPLIED = False
 
 
@@ -222,6 +283,7 @@ def apply_import_time_fixes() -> None:
         return
     _register_safe_checkpoint_loader()
     _install_pkg_resources_fallback()
+    _make_checkpoint_saving_atomic()
     _APPLIED = True
 
 

@@ -1,3 +1,4 @@
+from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
 from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['ProgressBarHook']
+__all__ = ['ProgressBarHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError']
