@@ -6,28 +6,10 @@
 # Multi-GPU: bash tools/dist_train.sh configs/csra/resnet101_voc.py 8
 # (add --auto-scale-lr to keep the per-image learning rate).
 _base_ = [
+    '../_base_/models/resnet101_csra.py',
     '../_base_/datasets/voc07.py',
     '../_base_/schedules/csra_sgd_30e.py',
     '../_base_/default_runtime.py',
 ]
 
-pretrained = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet101_8xb32_in1k_20210831-539c63f8.pth'  # noqa: E501
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='ResNet',
-        depth=101,
-        num_stages=4,
-        out_indices=(3, ),
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
-    head=dict(
-        type='CSRAHead',
-        num_classes=20,
-        in_channels=2048,
-        num_heads=1,
-        lam=0.1,
-        loss=dict(type='MultiLabelBCELoss'),
-    ),
-)
+model = dict(head=dict(num_classes=20, num_heads=1, lam=0.1))

@@ -5,40 +5,19 @@
 # (temperatures 1..7, inf), lambda = 0.3; class token dropped.
 # Expected: the paper's COCO ViT-L16 + CSRA result (Table 4).
 _base_ = [
+    '../_base_/models/vit_csra.py',
     '../_base_/datasets/coco14.py',
-    '../_base_/schedules/csra_sgd_30e.py',
+    '../_base_/schedules/csra_sgd_30e_step5.py',
     '../_base_/default_runtime.py',
 ]
 
 pretrained = 'https://download.openmmlab.com/mmclassification/v0/vit/finetune/vit-large-p16_in21k-pre-3rdparty_ft-64xb64_in1k-384_20210928-b20ba619.pth'  # noqa: E501
 model = dict(
-    type='ImageClassifier',
     backbone=dict(
-        type='VisionTransformer',
         arch='l',
         img_size=448,
-        patch_size=16,
-        out_type='raw',  # (B, 1 + 784, 1024) tokens
-        drop_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained,
                       prefix='backbone')),
-    head=dict(
-        type='CSRAHead',
-        num_classes=80,
-        in_channels=1024,
-        num_heads=8,
-        lam=0.3,
-        num_extra_tokens=1,
-        loss=dict(type='MultiLabelBCELoss'),
-    ),
-)
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='StepLR', by_epoch=True, begin=2, step_size=5, gamma=0.1),
-]
-
+    head=dict(num_classes=80, in_channels=1024, num_heads=8, lam=0.3))
 # the pretrained ViT weights were trained on images scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
-train_dataloader = dict(batch_size=16)

@@ -9,59 +9,22 @@
 # (the number dropped is logged). invalid_labels='ignore' because line 78,372
 # of the official Labels_lake_Train.txt is -1130179, not 0/1: that entry is
 # ignored and logged.
-# Augmentation: random horizontal flip and random resized crop keeping
-# 70-100% of the area (as the VOC / COCO configs); test: plain resize.
+_base_ = './multi_label_448.py'
+
 dataset_type = 'NUSWIDE'
 data_root = 'data/nus_wide'
-data_preprocessor = dict(
-    num_classes=81,
-    # ImageNet mean / std, RGB order
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
-
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='RandomResizedCrop', scale=448, crop_ratio_range=(0.7, 1.0)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=(448, 448)),
-    dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-]
+data_preprocessor = dict(num_classes=81)
 
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='train',
-        invalid_labels='ignore',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
+        invalid_labels='ignore'))
 val_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='test',
-        invalid_labels='ignore',
-        test_mode=True,
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
+        invalid_labels='ignore'))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='MultiLabelMAP'),
-    dict(type='MultiLabelPRF', thr=0.5),
-]
-test_evaluator = val_evaluator

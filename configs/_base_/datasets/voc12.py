@@ -6,59 +6,22 @@
 # reproduce locally).
 # Difficult-only classes: negative in training, ignored (not scored) at test
 # time, the CSRA recipe (Zhu & Wu, ICCV 2021, released prepare_voc.py).
-# Augmentation as CSRA's released code: random horizontal flip and random
-# resized crop keeping 70-100% of the area; test: plain resize.
+_base_ = './multi_label_448.py'
+
 dataset_type = 'VOCMultiLabel'
 data_root = 'data/VOCdevkit/VOC2012'
-data_preprocessor = dict(
-    num_classes=20,
-    # ImageNet mean / std, RGB order
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
-
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='RandomResizedCrop', scale=448, crop_ratio_range=(0.7, 1.0)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=(448, 448)),
-    dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-]
+data_preprocessor = dict(num_classes=20)
 
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='train',
-        difficult_as='negative',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
+        difficult_as='negative'))
 val_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='val',
-        difficult_as='ignore',
-        test_mode=True,
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
+        difficult_as='ignore'))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='MultiLabelMAP'),
-    dict(type='MultiLabelPRF', thr=0.5),
-]
-test_evaluator = val_evaluator

@@ -7,15 +7,11 @@
 # scored) at test time, CSRA's released prepare_wider.py.
 # Augmentation as CSRA's released code: random horizontal flip and random
 # resized crop keeping 70-100% of the area; test: plain resize.
+_base_ = './multi_label_448.py'
+
 dataset_type = 'WIDERAttribute'
 data_root = 'data/wider_attribute'
-data_preprocessor = dict(
-    num_classes=14,
-    # ImageNet mean / std, RGB order
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
+data_preprocessor = dict(num_classes=14)
 
 train_pipeline = [
     dict(type='LoadImageFromFileChecked'),
@@ -33,33 +29,18 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='trainval',
         unspecified_as='negative',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         split='test',
         unspecified_as='ignore',
-        test_mode=True,
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='MultiLabelMAP'),
-    dict(type='MultiLabelPRF', thr=0.5),
-]
-test_evaluator = val_evaluator
