@@ -1,0 +1,150 @@
+"""Stack compatibility: pkg_resources-free configs and safe checkpoints."""
+import collections
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import mmcsra  # noqa: F401
+from mmcsra.engine import UnsafeCheckpointError, safe_torch_load
+from utils import REPO, run_tool
+
+MMPRETRAIN_BASE = textwrap.dedent("""
+    _base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+    model = dict(head=dict(num_classes=7))
+""")
+
+LOAD_WITHOUT_PKG_RESOURCES = textwrap.dedent("""
+    import sys
+    sys.modules['pkg_resources'] = None  # as with setuptools >= 82
+    {imports}
+    from mmengine.config import Config
+    cfg = Config.fromfile(sys.argv[1])
+    print(cfg.model.backbone.type, cfg.model.backbone.depth,
+          cfg.model.head.num_classes, cfg.train_dataloader.dataset.type)
+""")
+
+
+def _load_config_without_pkg_resources(tmp_path, imports):
+    config = tmp_path / 'inherits_mmpretrain.py'
+    config.write_text(MMPRETRAIN_BASE)
+    code = LOAD_WITHOUT_PKG_RESOURCES.format(imports=imports)
+    return subprocess.run([sys.executable, '-c', code, str(config)],
+                          capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+
+
+def test_mmpretrain_base_loads_without_pkg_resources(tmp_path):
+    proc = _load_config_without_pkg_resources(tmp_path, 'import mmcsra')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the child overrides num_classes; everything else comes from the base
+    assert proc.stdout.split()[-4:] == ['ResNet', '50', '7', 'ImageNet']
+
+
+def test_stock_mmengine_needs_pkg_resources(tmp_path):
+    """The trap the fix is for: without mmcsra the same load fails."""
+    proc = _load_config_without_pkg_resources(tmp_path, '')
+    assert proc.returncode != 0
+    assert 'pkg_resources' in proc.stderr
+
+
+# ------------------------------------------------------------ checkpoints
+class _RunsCode:
+    """Unpickling this runs a shell command (a malicious checkpoint)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+class _WalksAttributes:
+    """Unpickling this calls builtins.getattr on a non-HistoryBuffer."""
+
+    def __reduce__(self):
+        return (getattr, (collections.OrderedDict, 'fromkeys'))
+
+
+def test_training_checkpoint_needs_the_allow_list(tiny_gap_run):
+    _, work_dir = tiny_gap_run
+    ckpt = str(work_dir / 'epoch_2.pth')
+    # stock torch >= 2.6 refuses mmengine's own checkpoint...
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt)
+    # ...and mmcsra loads it with weights_only=True and the allow-list
+    loaded = safe_torch_load(ckpt, map_location='cpu')
+    assert loaded['meta']['epoch'] == 2
+    assert loaded['meta']['dataset_meta']['classes'][3] == 'three'
+    losses = loaded['message_hub']['log_scalars']['train/loss']
+    assert len(losses.data[0]) > 0  # the HistoryBuffer came back whole
+    assert losses.mean() == pytest.approx(float(losses.data[0].mean()))
+
+
+def test_code_executing_pickle_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    ckpt = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, ckpt)
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        safe_torch_load(str(ckpt))
+    assert not marker.exists()
+
+    # through mmengine's loader, as load_from / --resume / tools/test.py use
+    from mmengine.runner import CheckpointLoader
+    with pytest.raises(UnsafeCheckpointError):
+        CheckpointLoader.load_checkpoint(str(ckpt), map_location='cpu')
+    assert not marker.exists()
+
+
+def test_getattr_is_restricted_to_history_buffers(tmp_path):
+    ckpt = tmp_path / 'walks.pth'
+    torch.save({'x': _WalksAttributes()}, ckpt)
+    with pytest.raises(UnsafeCheckpointError, match='getattr'):
+        safe_torch_load(str(ckpt))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        safe_torch_load(str(tmp_path / 'nope.pth'))
+
+
+def test_test_tool_refuses_malicious_checkpoint(tmp_path, tiny_gap_run):
+    config, _ = tiny_gap_run
+    marker = tmp_path / 'pwned'
+    ckpt = tmp_path / 'evil.pth'
+    torch.save({'state_dict': _RunsCode(marker)}, ckpt)
+    with pytest.raises(AssertionError) as err:
+        run_tool(['test.py', config, ckpt, '--work-dir', tmp_path / 'wd',
+                  '--cfg-options', 'test_dataloader.dataset.num_samples=8'])
+    assert 'UnsafeCheckpointError' in str(err.value)
+    assert not marker.exists()
+
+
+def test_resume_and_load_from_use_safe_loading(tmp_path, tiny_gap_run):
+    """--resume and load_from read mmengine checkpoints on torch >= 2.6."""
+    config, work_dir = tiny_gap_run
+    resumed = tmp_path / 'resumed'
+    proc = run_tool([
+        'train.py', config, '--work-dir', resumed, '--resume',
+        str(work_dir / 'epoch_1.pth'), '--cfg-options',
+        'train_dataloader.dataset.num_samples=32',
+        'train_dataloader.batch_size=16', 'train_cfg.max_epochs=2',
+        'val_dataloader.dataset.num_samples=16',
+        'test_dataloader.dataset.num_samples=16'
+    ])
+    assert 'resumed epoch: 1' in proc.stdout + proc.stderr
+    ckpt = safe_torch_load(str(resumed / 'epoch_2.pth'))
+    assert ckpt['meta']['epoch'] == 2
+
+    proc = run_tool([
+        'train.py', config, '--work-dir', tmp_path / 'finetune',
+        '--cfg-options', f'load_from={work_dir / "epoch_2.pth"}',
+        'train_dataloader.dataset.num_samples=16',
+        'train_dataloader.batch_size=16', 'train_cfg.max_epochs=1',
+        'val_dataloader.dataset.num_samples=16'
+    ])
+    assert 'Load checkpoint from' in proc.stdout + proc.stderr
