@@ -23,7 +23,7 @@ def _as_index_tensor(value) -> torch.Tensor:
     if value is None:
         return torch.zeros(0, dtype=torch.long)
     if isinstance(value, torch.Tensor):
-        return value.reshape(-1).long()
+        return value.reshape(-1).long().cpu()
     return torch.as_tensor(np.asarray(value, dtype=np.int64).reshape(-1))
 
 
