@@ -10,6 +10,10 @@ default_hooks = dict(
                     save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # DDP does not broadcast buffers: average BN statistics across ranks at
+    # each epoch end, before the checkpoint is saved and validation runs, so
+    # every rank evaluates the weights that are saved
+    sync_buffers=dict(type='SyncBuffersHook'),
 )
 
 env_cfg = dict(
