@@ -14,6 +14,10 @@ default_hooks = dict(
     # each epoch end, before the checkpoint is saved and validation runs, so
     # every rank evaluates the weights that are saved
     sync_buffers=dict(type='SyncBuffersHook'),
+    # stop with a clear message at the first non-finite loss or weight, before
+    # anything poisoned is checkpointed (a default hook, so method configs
+    # that set their own custom_hooks keep it)
+    non_finite_guard=dict(type='NonFiniteGuardHook'),
 )
 
 env_cfg = dict(

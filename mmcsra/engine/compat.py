@@ -237,6 +237,13 @@ def _make_checkpoint_saving_atomic() -> None:
     the ``last_checkpoint`` write) is bound to a function that makes
     ``'w'``/``'wb'`` opens atomic and passes other modes to :func:`open`.
     Symbolic links are kept: the file they point to is replaced.
+
+    Stock ``CheckpointHook`` also deletes the oldest kept checkpoint
+    (``max_keep_ckpts``) *before* writing the new one: with
+    ``max_keep_ckpts=1`` a kill in between leaves ``last_checkpoint`` naming
+    a deleted file. Its ``_save_checkpoint_with_step`` is wrapped so that
+    these deletions are recorded and done after ``last_checkpoint`` names
+    the new checkpoint (and not at all if saving fails).
     """
     import builtins
     import contextlib
@@ -269,8 +276,40 @@ def _make_checkpoint_saving_atomic() -> None:
             return open_atomic(file, mode, **kwargs)
         return builtins.open(file, mode, *args, **kwargs)
 
+    class RemovalRecorder:
+        """A file backend whose ``remove``/``rmtree`` only record."""
+
+        def __init__(self, backend):
+            self.backend, self.removed = backend, []
+
+        def __getattr__(self, name):
+            return getattr(self.backend, name)
+
+        def remove(self, path):
+            self.removed.append(path)
+
+        def rmtree(self, path):
+            self.removed.append(path)
+
+    save_with_step = checkpoint_hook.CheckpointHook._save_checkpoint_with_step
+
+    def save_then_remove_old(self, runner, step, meta) -> None:
+        backend = self.file_backend
+        self.file_backend = recorder = RemovalRecorder(backend)
+        try:
+            save_with_step(self, runner, step, meta)
+        finally:
+            self.file_backend = backend
+        for path in recorder.removed:
+            if backend.isfile(path):
+                backend.remove(path)
+            elif backend.isdir(path):  # deepspeed saves directories
+                backend.rmtree(path)
+
     LocalBackend.put = put
     checkpoint_hook.open = open_in_checkpoint_hook
+    checkpoint_hook.CheckpointHook._save_checkpoint_with_step = \
+        save_then_remove_old
 
 
 _APPLIED = False
