@@ -17,6 +17,11 @@ this one module, and is applied at one explicit place:
     ``pkg_resources``, which mmengine 0.10.x uses to resolve
     ``_base_ = 'mmpretrain::...'``. When it is missing we rebind mmengine's
     three package helpers to :mod:`importlib.metadata` equivalents.
+  - **atomic checkpoint saving**: checkpoints and ``last_checkpoint`` are
+    written to a temporary file and renamed, and old checkpoints are removed
+    only after ``last_checkpoint`` names the new one, so a job killed while
+    saving never leaves a checkpoint that ``--resume`` picks up and fails on
+    (:func:`_make_checkpoint_saving_atomic`).
 
 * :func:`setup_distributed_env` is called by ``tools/train.py`` and
   ``tools/test.py``: on a machine without CUDA it initialises the process
