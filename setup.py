@@ -47,6 +47,7 @@ install_requires = [
     'pycocotools>=2.0.6',
     'scikit-learn>=1.1',
     'matplotlib>=3.5',
+    'modelindex',  # reads model-index.yml (mmcsra.apis.list_models)
 ]
 
 extras_require = {
