@@ -5,7 +5,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .utils import check_reduction, masked_reduce
+from .utils import (asymmetric_focal_loss, check_focusing_args,
+                    check_reduction, masked_reduce)
 
 
 @MODELS.register_module()
@@ -92,11 +93,7 @@ class AsymmetricAngularMarginLoss(nn.Module):
             raise ValueError(f'scale must be > 0, got {scale}')
         if not 0 <= k <= 1:
             raise ValueError(f'k must be in [0, 1], got {k}')
-        if gamma_pos < 0 or gamma_neg < 0:
-            raise ValueError('gamma_pos and gamma_neg must be >= 0, got '
-                             f'{gamma_pos} and {gamma_neg}')
-        if clip is not None and not 0 <= clip < 1:
-            raise ValueError(f'clip must be in [0, 1) or None, got {clip}')
+        check_focusing_args(gamma_pos, gamma_neg, clip)
         self.scale = scale
         self.margin = margin
         self.k = k
@@ -138,11 +135,11 @@ class AsymmetricAngularMarginLoss(nn.Module):
             prob_neg = torch.sigmoid(z_neg)
             log_prob_neg = F.logsigmoid(z_neg)
 
-        with torch.set_grad_enabled(torch.is_grad_enabled()
-                                    and not self.detach_focal_weight):
-            focal_pos = prob_neg.pow(self.gamma_pos)  # [B, C]
-            focal_neg = prob_pos.pow(self.gamma_neg)  # [B, C]
-
-        loss = -(self.k / s * target * focal_pos * log_prob_pos +
-                 (1 - self.k) / s * (1 - target) * focal_neg * log_prob_neg)
+        # focusing weights: positives by p~-, negatives by p+ (unshifted)
+        loss = asymmetric_focal_loss(
+            target, log_prob_pos, log_prob_neg,
+            base_pos=prob_neg, base_neg=prob_pos,
+            gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+            detach_focal_weight=self.detach_focal_weight,
+            pos_weight=self.k / s, neg_weight=(1 - self.k) / s)  # [B, C]
         return self.loss_weight * masked_reduce(loss, weight, self.reduction)

@@ -4,7 +4,8 @@ import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 
-from .utils import check_reduction, masked_reduce
+from .utils import (asymmetric_focal_loss, check_focusing_args,
+                    check_reduction, masked_reduce)
 
 
 @MODELS.register_module()
@@ -69,11 +70,7 @@ class MultiLabelAsymmetricLoss(nn.Module):
                  reduction: str = 'sum',
                  loss_weight: float = 1.0):
         super().__init__()
-        if gamma_pos < 0 or gamma_neg < 0:
-            raise ValueError('gamma_pos and gamma_neg must be >= 0, got '
-                             f'{gamma_pos} and {gamma_neg}')
-        if clip is not None and not 0 <= clip < 1:
-            raise ValueError(f'clip must be in [0, 1) or None, got {clip}')
+        check_focusing_args(gamma_pos, gamma_neg, clip)
         if eps <= 0:
             raise ValueError(f'eps must be > 0, got {eps}')
         self.gamma_pos = gamma_pos
@@ -111,11 +108,9 @@ class MultiLabelAsymmetricLoss(nn.Module):
         log_pos = torch.log(prob.clamp(min=self.eps))  # [B, C]
         log_neg = torch.log((1 - prob_neg).clamp(min=self.eps))  # [B, C]
 
-        with torch.set_grad_enabled(torch.is_grad_enabled()
-                                    and not self.detach_focal_weight):
-            focal_pos = (1 - prob).pow(self.gamma_pos)  # [B, C]
-            focal_neg = prob_neg.pow(self.gamma_neg)  # [B, C]
-
-        loss = -(target * focal_pos * log_pos +
-                 (1 - target) * focal_neg * log_neg)  # [B, C]
+        loss = asymmetric_focal_loss(
+            target, log_pos, log_neg,
+            base_pos=1 - prob, base_neg=prob_neg,
+            gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+            detach_focal_weight=self.detach_focal_weight)  # [B, C]
         return self.loss_weight * masked_reduce(loss, weight, self.reduction)
