@@ -1,20 +1,19 @@
 import logging
-from typing import Optional, Sequence
+from typing import Optional
 
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
 from ..functional import INTERPOLATIONS, average_precision
-from ..multi_label_results import (pack_multi_label_result,
-                                   resolve_class_names,
+from ..multi_label_results import (resolve_class_names,
                                    stack_multi_label_results)
+from .multi_label_metric_base import MultiLabelMetricBase
 
 EMPTY_CLASS_MODES = ('exclude', 'zero')
 
 
 @METRICS.register_module()
-class MultiLabelMAP(BaseMetric):
+class MultiLabelMAP(MultiLabelMetricBase):
     r"""Mean average precision over classes, exact with ties and ignores.
 
     For each class, the valid samples (``gt_ignore`` entries removed) are
@@ -70,7 +69,6 @@ class MultiLabelMAP(BaseMetric):
         collect_dir (str, optional): shared directory for ``'cpu'``
             collection. Defaults to None (mmengine's choice).
     """
-    default_prefix: Optional[str] = 'multi-label'
 
     def __init__(self,
                  interpolation: str = 'none',
@@ -83,20 +81,11 @@ class MultiLabelMAP(BaseMetric):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f'interpolation must be one of '
-                             f'{INTERPOLATIONS}, got {interpolation!r}')
-        if empty_class not in EMPTY_CLASS_MODES:
-            raise ValueError(f'empty_class must be one of '
-                             f'{EMPTY_CLASS_MODES}, got {empty_class!r}')
-        self.interpolation = interpolation
-        self.empty_class = empty_class
+        self.interpolation = self._check_choice('interpolation',
+                                                interpolation, INTERPOLATIONS)
+        self.empty_class = self._check_choice('empty_class', empty_class,
+                                              EMPTY_CLASS_MODES)
         self.classwise = classwise
-
-    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep one record (scores, targets, validity) per sample."""
-        for sample in data_samples:
-            self.results.append(pack_multi_label_result(sample))
 
     def compute_metrics(self, results: list) -> dict:
         scores, gt, valid = stack_multi_label_results(results)  # [N, C]

@@ -1,21 +1,20 @@
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.evaluator import BaseMetric
 from mmpretrain.registry import METRICS
 
 from ..functional import (ZERO_DIVISIONS, multi_label_decisions, prf_counts,
                           prf_from_counts)
-from ..multi_label_results import (pack_multi_label_result,
-                                   resolve_class_names,
+from ..multi_label_results import (resolve_class_names,
                                    stack_multi_label_results)
 from ..threshold_file import load_thresholds
+from .multi_label_metric_base import MultiLabelMetricBase
 
 PRF_KEYS = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')
 
 
 @METRICS.register_module()
-class MultiLabelPRF(BaseMetric):
+class MultiLabelPRF(MultiLabelMetricBase):
     r"""Per-class and overall precision, recall and F1 (CP ... OF1).
 
     The six numbers of the multi-label recognition papers (e.g. ML-GCN,
@@ -73,7 +72,6 @@ class MultiLabelPRF(BaseMetric):
         collect_dir (str, optional): shared directory for ``'cpu'``
             collection. Defaults to None (mmengine's choice).
     """
-    default_prefix: Optional[str] = 'multi-label'
 
     def __init__(self,
                  thr: Union[float, Sequence[float], str, None] = 0.5,
@@ -86,10 +84,8 @@ class MultiLabelPRF(BaseMetric):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        if zero_division not in ZERO_DIVISIONS:
-            raise ValueError(f'zero_division must be one of '
-                             f'{ZERO_DIVISIONS}, got {zero_division!r}')
-        self.zero_division = zero_division
+        self.zero_division = self._check_choice('zero_division',
+                                                zero_division, ZERO_DIVISIONS)
         self.topk = self._parse_topk(topk)
         self.thr_file: Optional[str] = None
         self.thr_classes: Optional[List[str]] = None
@@ -122,11 +118,6 @@ class MultiLabelPRF(BaseMetric):
         if len(set(settings)) != len(settings):
             raise ValueError(f'topk has duplicates: {settings}')
         return settings
-
-    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep one record (scores, targets, validity) per sample."""
-        for sample in data_samples:
-            self.results.append(pack_multi_label_result(sample))
 
     def _class_thresholds(self, num_classes: int):
         if self.thr is None or self.thr.ndim == 0:
