@@ -55,14 +55,16 @@ ResNet, 0.3 ViT). The tool prints the matching head config.
 
 Unknown keys are an error, never dropped.
 """
-import argparse
 import re
 from collections import OrderedDict
 from typing import Dict, Tuple
 
 import torch
 
-from mmcsra.engine.compat import safe_torch_load
+from mmcsra.apis.official_checkpoint import (converter_arg_parser,
+                                             load_official_checkpoint,
+                                             save_converted_checkpoint,
+                                             unwrap_state_dict)
 
 CLASSIFIER = re.compile(r'classifier\.multi_head\.(\d+)\.head\.weight')
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
@@ -92,24 +94,6 @@ RESNET_DEPTHS = {
     (3, 4, 23, 3): 101,
     (3, 8, 36, 3): 152,
 }
-
-
-def unwrap_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
-    """The ``{name: tensor}`` dict of an official checkpoint."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'expected a state dict, got '
-                        f'{type(checkpoint).__name__}')
-    for key in ('state_dict', 'model'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            checkpoint = checkpoint[key]
-            break
-    if checkpoint and all(k.startswith('module.') for k in checkpoint):
-        checkpoint = {k[len('module.'):]: v for k, v in checkpoint.items()}
-    for key, value in checkpoint.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f'{key!r} is a {type(value).__name__}, not a '
-                            'tensor: not a state dict')
-    return dict(checkpoint)
 
 
 def _convert_classifier(state: Dict[str, torch.Tensor]
@@ -191,7 +175,7 @@ def _convert_vit(state: Dict[str, torch.Tensor]) -> Tuple[OrderedDict, dict]:
 def convert(checkpoint) -> Tuple[OrderedDict, dict]:
     """Official CSRA checkpoint -> (mmcsra state dict, facts for the config).
     """
-    state = unwrap_state_dict(checkpoint)
+    state = unwrap_state_dict(checkpoint, containers=('state_dict', 'model'))
     weight, num_heads, num_classes, in_channels = _convert_classifier(state)
     if 'patch_embed.proj.weight' in state:
         converted, info = _convert_vit(state)
@@ -216,15 +200,13 @@ def head_config_text(info: dict) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert an official CSRA checkpoint to mmcsra')
-    parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output mmcsra checkpoint (.pth)')
+    parser = converter_arg_parser(
+        'Convert an official CSRA checkpoint to mmcsra')
     args = parser.parse_args(argv)
 
-    state, info = convert(safe_torch_load(args.src, map_location='cpu'))
+    state, info = convert(load_official_checkpoint(args.src))
     meta = dict(converted_from='Kevinz-code/CSRA', **info)
-    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    save_converted_checkpoint(state, meta, args.dst)
     print(f'{info["backbone"]} + {info["num_heads"]}-head CSRA, '
           f'{info["num_classes"]} classes -> {args.dst}')
     print('model config: ' + head_config_text(info))

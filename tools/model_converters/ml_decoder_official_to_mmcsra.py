@@ -40,7 +40,6 @@ names, or use the head only. ``idx_to_class`` becomes
 ``meta['dataset_meta']['classes']``. The tool prints the matching head
 config. Unknown head keys are an error, never dropped.
 """
-import argparse
 import math
 import re
 from collections import OrderedDict
@@ -48,7 +47,10 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from mmcsra.engine.compat import safe_torch_load
+from mmcsra.apis.official_checkpoint import (converter_arg_parser,
+                                             load_official_checkpoint,
+                                             save_converted_checkpoint,
+                                             unwrap_state_dict)
 
 ANCHOR = 'decoder.embed_standart.weight'
 _WB = r'(weight|bias)'
@@ -68,9 +70,7 @@ IN_PROJ = re.compile(r'layers\.0\.multihead_attn\.in_proj_(weight|bias)')
 
 def unwrap(checkpoint) -> Tuple[Dict[str, torch.Tensor], Optional[list]]:
     """(state dict, class names or None) of an official checkpoint."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'expected a checkpoint dict, got '
-                        f'{type(checkpoint).__name__}')
+    state = unwrap_state_dict(checkpoint, containers=('model', 'state_dict'))
     classes = None
     idx_to_class = checkpoint.get('idx_to_class')
     if idx_to_class is not None:
@@ -79,17 +79,7 @@ def unwrap(checkpoint) -> Tuple[Dict[str, torch.Tensor], Optional[list]]:
             raise ValueError('idx_to_class keys are not 0..C-1')
         by_int = {int(k): v for k, v in idx_to_class.items()}
         classes = [str(by_int[i]) for i in keys]
-    for key in ('model', 'state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            checkpoint = checkpoint[key]
-            break
-    if checkpoint and all(k.startswith('module.') for k in checkpoint):
-        checkpoint = {k[len('module.'):]: v for k, v in checkpoint.items()}
-    for key, value in checkpoint.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f'{key!r} is a {type(value).__name__}, not a '
-                            'tensor: not a state dict')
-    return dict(checkpoint), classes
+    return state, classes
 
 
 def convert(checkpoint,
@@ -166,10 +156,8 @@ def head_config_text(info: dict) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert an official ML-Decoder checkpoint to mmcsra')
-    parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output mmcsra checkpoint (.pth)')
+    parser = converter_arg_parser(
+        'Convert an official ML-Decoder checkpoint to mmcsra')
     parser.add_argument(
         '--backbone-prefix',
         default='backbone.',
@@ -177,14 +165,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     state, info = convert(
-        safe_torch_load(args.src, map_location='cpu'),
+        load_official_checkpoint(args.src),
         backbone_prefix=args.backbone_prefix)
     meta = dict(
         converted_from='Alibaba-MIIL/ML_Decoder',
         **{k: v for k, v in info.items() if k != 'classes'})
     if info['classes'] is not None:
         meta['dataset_meta'] = dict(classes=tuple(info['classes']))
-    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    save_converted_checkpoint(state, meta, args.dst)
     num_backbone = sum(k.startswith(args.backbone_prefix) for k in state)
     print(f'ML-Decoder head ({info["num_classes"]} classes) and '
           f'{num_backbone} backbone keys under {args.backbone_prefix!r} '
