@@ -257,12 +257,19 @@ def test_full_neck_matches_reference():
 
 
 # ---------------------------------------------------------------- ablation
-def ablated(full, **switches):
-    """A neck with the same weights as ``full`` and some modules off."""
+def ablated(seed: int, **switches):
+    """``(full, neck, inputs, (P3, P4, P5))``: a full neck, a neck with the
+    same weights and the ``switches`` modules off, 16x16 stage inputs and
+    the full neck's FPN levels on them."""
+    torch.manual_seed(seed)
+    full = make_neck()
     neck = make_neck(**switches)
     result = neck.load_state_dict(full.state_dict(), strict=False)
     assert not result.missing_keys
-    return neck
+    inputs = stage_inputs(16, 16)
+    with torch.no_grad():
+        levels = full.fpn(inputs)
+    return full, neck, inputs, levels
 
 
 def assert_differs(a, b):
@@ -270,13 +277,9 @@ def assert_differs(a, b):
 
 
 def test_ablation_no_long_range():
-    torch.manual_seed(5)
-    full = make_neck()
-    neck = ablated(full, use_long_range=False)
+    full, neck, inputs, (p3, p4, p5) = ablated(5, use_long_range=False)
     assert neck.long_range is None
-    inputs = stage_inputs(16, 16)
     with torch.no_grad():
-        p3, p4, p5 = full.fpn(inputs)
         f4 = full.fusion_layers[0](p5, p4)  # fusion without the encoder
         f3 = full.fusion_layers[1](f4, p3)
         got = neck(inputs)
@@ -287,13 +290,9 @@ def test_ablation_no_long_range():
 
 
 def test_ablation_no_fusion():
-    torch.manual_seed(6)
-    full = make_neck()
-    neck = ablated(full, use_fusion=False)
+    full, neck, inputs, (p3, p4, _) = ablated(6, use_fusion=False)
     assert neck.fusion_layers is None
-    inputs = stage_inputs(16, 16)
     with torch.no_grad():
-        p3, p4, p5 = full.fpn(inputs)
         got, ref_full = neck(inputs), full(inputs)
         torch.testing.assert_close(got[0], p3)
         torch.testing.assert_close(got[1], p4)
