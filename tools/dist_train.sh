@@ -1,22 +1,12 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun, on GPUs or (gloo) on CPU-only machines.
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node
+# (see tools/dist_launch.sh; PYTHON picks the interpreter).
 set -euo pipefail
 CONFIG=$1
 NPROC=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" \
-    --master_port="$PORT" \
+exec bash "$HERE/dist_launch.sh" "$NPROC" \
     "$HERE/train.py" "$CONFIG" --launcher pytorch "${@:3}"
