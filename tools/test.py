@@ -10,12 +10,13 @@ Examples::
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
-import os
-import os.path as osp
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import fix_dataloader_cfg, setup_distributed_env
-from mmengine.config import Config, DictAction
+from mmcsra.engine import (add_config_checks, fix_dataloader_cfg,
+                           setup_distributed_env)
+from mmcsra.engine.tool_args import (add_cfg_options_arg, add_launcher_args,
+                                     export_local_rank, resolve_work_dir)
+from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
@@ -28,16 +29,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out', help='dump the predictions to this pickle file '
         '(a list of dicts with pred_score, gt_label, ...)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (xxx=yyy format)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_cfg_options_arg(parser)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
@@ -47,17 +42,14 @@ def main(argv=None):
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    resolve_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     fix_dataloader_cfg(cfg)
     setup_distributed_env(cfg, args.launcher)
 
     runner = Runner.from_cfg(cfg)
+    add_config_checks(runner)  # num_classes, in_channels, checkpoint shapes
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out!r}')

@@ -10,12 +10,13 @@ Examples::
     bash tools/dist_train.sh configs/csra/resnet101_voc.py 8
 """
 import argparse
-import os
-import os.path as osp
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import fix_dataloader_cfg, setup_distributed_env
-from mmengine.config import Config, DictAction
+from mmcsra.engine import (add_config_checks, fix_dataloader_cfg,
+                           setup_distributed_env)
+from mmcsra.engine.tool_args import (add_cfg_options_arg, add_launcher_args,
+                                     export_local_rank, resolve_work_dir)
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 
@@ -38,26 +39,21 @@ def parse_args(argv=None):
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by the total batch size')
+    add_cfg_options_arg(parser)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (xxx=yyy format)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+        '--reinit-head', action='store_true',
+        help='with load_from: re-initialise the head layers whose shapes '
+        'differ from the checkpoint (another number of classes) instead of '
+        'stopping; sets the config key load_from_reinit_head=True')
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    resolve_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         if cfg.optim_wrapper.get('type') == 'SAMOptimWrapper':
             raise ValueError('--amp would replace SAMOptimWrapper by '
@@ -76,6 +72,8 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
+    if args.reinit_head:
+        cfg.load_from_reinit_head = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     fix_dataloader_cfg(cfg)
@@ -87,6 +85,7 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_distributed_env(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    add_config_checks(runner)  # num_classes, in_channels, checkpoint shapes
     runner.train()
 
 

@@ -142,6 +142,8 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             except csv.Error as err:
                 raise AnnotationError(path, f'malformed CSV: {err}',
                                       f'after line {reader.line_num}') from err
+            except UnicodeDecodeError as err:  # the byte offset says where
+                raise AnnotationError(path, f'not UTF-8 text: {err}') from None
         return entries
 
     def _parse_json(self) -> List[_RawEntry]:

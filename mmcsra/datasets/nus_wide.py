@@ -96,8 +96,11 @@ class NUSWIDE(MultiLabelBaseDataset):
             **kwargs)
 
     def _read_lines(self, path: str, what: str) -> List[str]:
-        with open(self._require_file(path, what)) as f:
-            lines = [line.strip() for line in f]
+        try:
+            with open(self._require_file(path, what), encoding='utf-8') as f:
+                lines = [line.strip() for line in f]
+        except UnicodeDecodeError as err:
+            raise AnnotationError(path, f'not UTF-8 text: {err}') from None
         while lines and not lines[-1]:  # trailing blank lines
             lines.pop()
         for i, line in enumerate(lines):

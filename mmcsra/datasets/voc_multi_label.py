@@ -104,21 +104,25 @@ class VOCMultiLabel(MultiLabelBaseDataset):
         path = self._require_file(self.image_set_path,
                                   f'image set of split {self.split!r}')
         ids, seen = [], set()
-        with open(path) as f:
-            for line_no, line in enumerate(f, 1):
-                tokens = line.split()
-                if not tokens:
-                    continue
-                if len(tokens) != 1:
-                    raise AnnotationError(
-                        path, f'expected one image id, got {line.strip()!r}',
-                        f'line {line_no}')
-                if tokens[0] in seen:
-                    raise AnnotationError(
-                        path, f'image id {tokens[0]!r} is listed twice',
-                        f'line {line_no}')
-                seen.add(tokens[0])
-                ids.append(tokens[0])
+        try:
+            with open(path, encoding='utf-8') as f:
+                lines = f.readlines()
+        except UnicodeDecodeError as err:
+            raise AnnotationError(path, f'not UTF-8 text: {err}') from None
+        for line_no, line in enumerate(lines, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            if len(tokens) != 1:
+                raise AnnotationError(
+                    path, f'expected one image id, got {line.strip()!r}',
+                    f'line {line_no}')
+            if tokens[0] in seen:
+                raise AnnotationError(
+                    path, f'image id {tokens[0]!r} is listed twice',
+                    f'line {line_no}')
+            seen.add(tokens[0])
+            ids.append(tokens[0])
         if not ids:
             raise AnnotationError(path, 'lists no image ids')
         return ids
