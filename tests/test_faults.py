@@ -53,7 +53,9 @@ def write_config(path: str, base: str = TINY, extra_hooks=(),
         f.write(f'_base_ = [{base!r}]\n'
                 "custom_imports = dict(imports=['mmcsra', 'fault_injection'], "
                 'allow_failed_imports=False)\n'
-                f'custom_hooks = {hooks!r}\n')
+                f'custom_hooks = {hooks!r}\n'
+                # the runtime's default guard is replaced by ``guard``
+                'default_hooks = dict(non_finite_guard=None)\n')
     return path
 
 
@@ -388,6 +390,7 @@ def _train_in_process(tmp_path, hooks, guard: bool = True,
     cfg.work_dir = str(tmp_path)
     cfg.custom_hooks = ([dict(type='NonFiniteGuardHook')] if guard else
                         []) + hooks
+    cfg.default_hooks.non_finite_guard = None  # the test decides on a guard
     cfg.train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None

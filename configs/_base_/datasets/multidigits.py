@@ -1,5 +1,5 @@
 # Offline multi-label demo: canvases of real handwritten digits
-# (scikit-learn's load_digits), 96 px, 1-4 digits of 12-24 px each, 10 classes.
+# (scikit-learn's load_digits), 64 px, 1-3 digits of 16-32 px each, 10 classes.
 # Built in memory in about a second; nothing is downloaded.
 dataset_type = 'MultiDigits'
 data_preprocessor = dict(
@@ -19,13 +19,25 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,
-    dataset=dict(type=dataset_type, split='train', pipeline=train_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        split='train',
+        canvas_size=64,
+        digit_size=(16, 32),
+        max_digits=3,
+        pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
-    dataset=dict(type=dataset_type, split='test', pipeline=test_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        split='test',
+        canvas_size=64,
+        digit_size=(16, 32),
+        max_digits=3,
+        pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 test_dataloader = val_dataloader
