@@ -284,14 +284,16 @@ def test_demo_config_class_names_and_size(tmp_path):
         'digits_seven_attention_Tinf_h0.png',
         'digits_three_attention_Tinf_h0.png'
     ]
-    # arg-max attention (T = inf) is one-hot over the 3x3 grid of the 96 px
-    # input. Upsampled x32 (bilinear, align_corners=False) every cell's
-    # weights sum to 32 per axis, so the map sums to 32 * 32; its peak is
-    # 1 - 1/64 per axis off the border cells' centre (1 at the border).
+    # arg-max attention (T = inf) is one-hot over the 4x4 grid of the 64 px
+    # input (ResNet-18 at output stride 16). Upsampled x16 (bilinear,
+    # align_corners=False) every cell's weights sum to 16 per axis, so the
+    # map sums to 16 * 16; its peak is 1 - 1/32 per axis off an inner cell's
+    # centre (1 at the border).
     amap = result['maps'][7]
-    assert amap.shape == (96, 96)
-    assert amap.sum() == pytest.approx(32 * 32, rel=1e-4)
-    assert (63 / 64)**2 - 1e-6 <= amap.max() <= 1 + 1e-6
+    assert amap.shape == (64, 64)
+    assert amap.sum() == pytest.approx(16 * 16, rel=1e-4)
+    assert (31 / 32)**2 - 1e-6 <= amap.max() <= 1 + 1e-6
     assert amap.min() == 0
-    assert _png(written[7]).shape == (3 * 96 + am.TITLE_PX,
-                                      3 * 96 + am.COLORBAR_PX, 3)
+    # zoom 4: the short side of the drawn image is at least 256 px
+    assert _png(written[7]).shape == (4 * 64 + am.TITLE_PX,
+                                      4 * 64 + am.COLORBAR_PX, 3)

@@ -46,16 +46,18 @@ def kill_leftover_processes():
 
 def write_config(path: str, base: str = TINY, extra_hooks=(),
                  guard: Optional[dict] = None) -> str:
-    """A config file inheriting ``base`` whose custom hooks are ``guard``
-    (default: ``NonFiniteGuardHook()``) and the test-only ``extra_hooks``."""
-    hooks = [guard or dict(type='NonFiniteGuardHook')] + list(extra_hooks)
+    """A config file inheriting ``base`` whose non-finite guard is ``guard``
+    (default: ``NonFiniteGuardHook()``) and whose custom hooks are the
+    test-only ``extra_hooks``."""
+    guard = guard or dict(type='NonFiniteGuardHook')
     with open(path, 'w') as f:
         f.write(f'_base_ = [{base!r}]\n'
                 "custom_imports = dict(imports=['mmcsra', 'fault_injection'], "
                 'allow_failed_imports=False)\n'
-                f'custom_hooks = {hooks!r}\n'
-                # the runtime's default guard is replaced by ``guard``
-                'default_hooks = dict(non_finite_guard=None)\n')
+                f'custom_hooks = {list(extra_hooks)!r}\n'
+                # replaces the runtime's default guard
+                f'default_hooks = dict(non_finite_guard=dict(_delete_=True, '
+                f'**{guard!r}))\n')
     return path
 
 
@@ -390,7 +392,7 @@ def _train_in_process(tmp_path, hooks, guard: bool = True,
     cfg.work_dir = str(tmp_path)
     cfg.custom_hooks = ([dict(type='NonFiniteGuardHook')] if guard else
                         []) + hooks
-    cfg.default_hooks.non_finite_guard = None  # the test decides on a guard
+    cfg.default_hooks.pop('non_finite_guard')  # the test decides on a guard
     cfg.train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None

@@ -45,7 +45,7 @@ def fixed_model():
 
 @pytest.fixture(scope='module')
 def canvases(tmp_path_factory):
-    """Three MultiDigits test canvases (96 px) as PNG files, plus a text
+    """Three MultiDigits test canvases (64 px) as PNG files, plus a text
     file the folder listing must skip."""
     folder = tmp_path_factory.mktemp('images')
     dataset = DATASETS.build(
@@ -95,7 +95,7 @@ def test_topk_ties_go_to_the_lower_class_index(fixed_model, canvases):
 
 def test_disk_images_equal_the_in_memory_dataset(canvases):
     """Reading a canvas from disk (LoadImageFromFileChecked + Resize to the
-    96 px canvas) scores exactly as the dataset's in-memory sample does."""
+    64 px canvas) scores exactly as the dataset's in-memory sample does."""
     torch.manual_seed(0)
     model = get_model(GAP_CFG)  # random weights
     with torch.no_grad():
@@ -146,9 +146,9 @@ def test_pipeline_adaptation(tmp_path):
     with pytest.raises(ImageLoadError):
         inferencer(str(bad))
 
-    # the in-memory demo: file loading + resize to the 96 px canvas
+    # the in-memory demo: file loading + resize to the 64 px canvas
     demo = MultiLabelInferencer(get_model(GAP_CFG))
-    assert demo._prepare(path)['inputs'].shape == (3, 96, 96)
+    assert demo._prepare(path)['inputs'].shape == (3, 64, 64)
     assert MultiLabelInferencer(
         get_model(GAP_CFG), image_size=40)._prepare(path)['inputs'].shape \
         == (3, 40, 40)

@@ -64,16 +64,16 @@ def test_label_sets_and_sizes():
     ds = MultiDigits(split='train', num_samples=300, seed=1)
     counts = [len(ds.get_data_info(i)['gt_label']) for i in range(len(ds))]
     boxes = [len(ds.get_data_info(i)['boxes']) for i in range(len(ds))]
-    assert min(counts) == 1 and max(counts) == 4
+    assert min(counts) == 1 and max(counts) == 3
     assert all(c <= b for c, b in zip(counts, boxes))  # repeats merge
-    assert set(boxes) == {1, 2, 3, 4}
+    assert set(boxes) == {1, 2, 3}
     sides = np.concatenate([ds.get_data_info(i)['boxes'][:, 2]
                             for i in range(len(ds))])
-    assert sides.min() >= 12 and sides.max() <= 24
+    assert sides.min() >= 16 and sides.max() <= 32
     present = set().union(*[ds.get_cat_ids(i) for i in range(len(ds))])
     assert present == set(range(10))
     assert ds.metainfo['classes'][0] == 'zero'
-    assert ds.get_data_info(0)['img'].shape == (96, 96, 3)
+    assert ds.get_data_info(0)['img'].shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -28,11 +28,11 @@ class MultiDigits(BaseDataset):
         split (str): ``'train'`` or ``'test'``.
         num_samples (int, optional): canvases to generate. Defaults to 4,000
             for train and 1,000 for test.
-        canvas_size (int): side of the square canvas in pixels. Default 96.
+        canvas_size (int): side of the square canvas in pixels. Default 64.
         digit_size (tuple[int, int]): inclusive range of a digit's side in
-            pixels. Default (12, 24).
+            pixels. Default (16, 32).
         max_digits (int): at most this many digits per canvas (at least 1).
-            Default 4.
+            Default 3.
         test_fraction (float): share of the digit scans held out for the
             test pool. Default 0.3.
         split_seed (int): seed of the train/test split of the scans.
@@ -50,9 +50,9 @@ class MultiDigits(BaseDataset):
     def __init__(self,
                  split: str = 'train',
                  num_samples: Optional[int] = None,
-                 canvas_size: int = 96,
-                 digit_size: Tuple[int, int] = (12, 24),
-                 max_digits: int = 4,
+                 canvas_size: int = 64,
+                 digit_size: Tuple[int, int] = (16, 32),
+                 max_digits: int = 3,
                  test_fraction: float = 0.3,
                  split_seed: int = 0,
                  seed: Optional[int] = None,

@@ -28,5 +28,8 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='auto'))
-custom_hooks = [dict(type='NonFiniteGuardHook')]
+# SGD with momentum (its state is part of what resume must restore)
+optim_wrapper = dict(
+    _delete_=True,
+    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
 randomness = dict(seed=0, deterministic=True)
