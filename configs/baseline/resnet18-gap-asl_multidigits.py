@@ -2,7 +2,7 @@
 # classifier trained with ASL, with the training strategy of Prokofiev &
 # Sovrasov (VISAPP 2023): SGD + SAM, one-cycle lr, EMA, early stopping,
 # no bias decay (configs/_base_/schedules/multidigits_strategy.py).
-# 1 CPU process x batch 32, 96 px, 6 epochs x 4,000 canvases from scratch
+# 1 CPU process x batch 32, 64 px, 6 epochs x 4,000 canvases from scratch
 # (no download); validation (mAP) after every epoch, on the EMA weights.
 # Expected: see the README's strategy demo table (measured).
 #
@@ -13,7 +13,7 @@
 # seed.
 #
 # No RandAugment / Cutout here, unlike the real-dataset strategy configs:
-# the digits are small (12-24 px on a 96 px canvas), so translations, shears
+# the digits are small (16-32 px on a 64 px canvas), so translations, shears
 # and Cutout's 0.4 x 96 = 38 px square can move a digit off the canvas or
 # erase it while its label stays (label noise), and the photometric
 # operations have little to act on in grey-scale scans on black.

@@ -2,7 +2,7 @@
 # branch of Prokofiev & Sovrasov (VISAPP 2023) followed by global average
 # pooling and a cosine classifier trained with their Asymmetric Angular
 # Margin loss (the paper's graph model), with their strategy.
-# 1 CPU process x batch 32, 96 px, 6 epochs x 4,000 canvases from scratch;
+# 1 CPU process x batch 32, 64 px, 6 epochs x 4,000 canvases from scratch;
 # neck and graph as in configs/label_graph/resnet18-gat-asl_multidigits.py,
 # head and loss as in configs/baseline/resnet18-gap-aam_multidigits.py.
 # AAM: s = 23, m = 0, k = 0.7, gamma+ = gamma- = 0 (authors' released COCO
