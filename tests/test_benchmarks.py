@@ -148,8 +148,8 @@ def test_bench_data_quick():
     assert _finite(demo['build MultiDigits (s)'][1]) > 0
     assert _finite(
         demo['samples / s through pipeline + pseudo_collate'][1]) > 0
-    # 200 canvases in batches of 32: 6 full batches and one of 8
-    assert demo['batches'][1] == ('7 (last of 8), inputs (3, 96, 96) '
+    # 200 canvases (the demo's 64 px) in batches of 32: 6 full and one of 8
+    assert demo['batches'][1] == ('7 (last of 8), inputs (3, 64, 64) '
                                   'uint8')
 
 
