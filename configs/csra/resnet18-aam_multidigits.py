@@ -1,7 +1,7 @@
 # Strategy demo, row "CSRA + AAM": CSRA head (H = 1, lambda = 0.1) trained
 # with the Asymmetric Angular Margin loss and the strategy of Prokofiev &
 # Sovrasov (VISAPP 2023).
-# 1 CPU process x batch 32, 64 px, 6 epochs x 4,000 canvases from scratch;
+# 1 CPU process x batch 32, 64 px, 4 SAM epochs x 4,000 canvases from scratch;
 # everything but the head and the loss as in
 # configs/baseline/resnet18-gap-asl_multidigits.py.
 # AAM: s = 23, m = 0, k = 0.7, gamma+ = gamma- = 0 (authors' released COCO
@@ -23,4 +23,4 @@ model = dict(
     head=dict(
         loss=dict(_delete_=True, type='AsymmetricAngularMarginLoss',
                   scale=23.0, margin=0.0, k=0.7, gamma_pos=0.0,
-                  gamma_neg=0.0, clip=0.0, reduction='mean')))
+                  gamma_neg=0.0, clip=0.0)))

@@ -3,7 +3,7 @@
 # last ResNet-18 stage, then global average pooling + a linear classifier
 # (CSRAHead in 'avg' mode, as the GAP row), trained with ASL and the
 # strategy (configs/_base_/schedules/multidigits_strategy.py).
-# 1 CPU process x batch 32, 64 px, 6 epochs x 4,000 canvases from scratch;
+# 1 CPU process x batch 32, 64 px, 4 SAM epochs x 4,000 canvases from scratch;
 # everything but the neck as in
 # configs/baseline/resnet18-gap-asl_multidigits.py.
 # Expected: see the README's strategy demo table (measured).

@@ -1,7 +1,7 @@
 # Strategy demo, row "ML-Decoder + AAM": ML-Decoder with the normalised
 # (cosine) group decoding of Prokofiev & Sovrasov (VISAPP 2023), trained with
 # their Asymmetric Angular Margin loss and strategy. Scores: sigmoid(s * cos).
-# 1 CPU process x batch 32, 64 px, 6 epochs x 4,000 canvases from scratch;
+# 1 CPU process x batch 32, 64 px, 4 SAM epochs x 4,000 canvases from scratch;
 # everything but the head and the loss as in
 # configs/ml_decoder/resnet18-mld-asl_multidigits.py.
 # AAM: s = 23, m = 0, k = 0.7, gamma+ = gamma- = 0 (authors' released COCO
@@ -16,4 +16,4 @@ model = dict(
         cosine_scale=aam_scale,
         loss=dict(_delete_=True, type='AsymmetricAngularMarginLoss',
                   scale=aam_scale, margin=0.0, k=0.7, gamma_pos=0.0,
-                  gamma_neg=0.0, clip=0.0, reduction='mean')))
+                  gamma_neg=0.0, clip=0.0)))

@@ -2,7 +2,7 @@
 # WACV 2023; K = 10 fixed random queries for the 10 classes, D = 768,
 # 8 heads, FFN 2048, dropout 0.1: the paper's defaults) trained with ASL and
 # the strategy of Prokofiev & Sovrasov (VISAPP 2023).
-# 1 CPU process x batch 32, 64 px (4 x 4 = 16 backbone tokens), 6 epochs x
+# 1 CPU process x batch 32, 64 px (4 x 4 = 16 backbone tokens), 4 SAM epochs x
 # 4,000 canvases from scratch; everything but the head as in
 # configs/baseline/resnet18-gap-asl_multidigits.py.
 # Expected: see the README's strategy demo table (measured).
@@ -19,5 +19,5 @@ model = dict(
         feedforward_channels=2048,
         dropout=0.1,
         loss=dict(type='MultiLabelAsymmetricLoss', gamma_pos=0.0,
-                  gamma_neg=4.0, clip=0.05, reduction='mean'),
+                  gamma_neg=4.0, clip=0.05),
     ))
