@@ -1,5 +1,6 @@
 """Stack compatibility: pkg_resources-free configs and safe checkpoints."""
 import collections
+import math
 import os
 import pickle
 import subprocess
@@ -104,6 +105,60 @@ def test_getattr_is_restricted_to_history_buffers(tmp_path):
     ckpt = tmp_path / 'walks.pth'
     torch.save({'x': _WalksAttributes()}, ckpt)
     with pytest.raises(UnsafeCheckpointError, match='getattr'):
+        safe_torch_load(str(ckpt))
+
+
+class _CallsScheduler:
+    """Unpickling this calls the one-cycle scheduler class itself."""
+
+    def __reduce__(self):
+        from mmengine.optim.scheduler.param_scheduler import \
+            OneCycleParamScheduler
+        return (OneCycleParamScheduler, (None, 'lr', 1.0))
+
+
+class _WalksScheduler:
+    """Unpickling this fetches a non-annealing attribute of the scheduler."""
+
+    def __reduce__(self):
+        from mmengine.optim.scheduler.param_scheduler import \
+            OneCycleParamScheduler
+        return (getattr, (OneCycleParamScheduler, 'step'))
+
+
+@pytest.mark.parametrize('strategy', ['cos', 'linear'])
+def test_one_cycle_scheduler_state_round_trips(tmp_path, strategy):
+    """OneCycle's state holds a static method (``anneal_func``): resuming a
+    one-cycle run (the strategy configs) needs it, and it must come back as
+    the same function."""
+    from mmengine.optim import OneCycleLR
+    model = torch.nn.Linear(2, 1)
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = OneCycleLR(optim, eta_max=0.1, total_steps=10,
+                       anneal_strategy=strategy)
+    for _ in range(3):
+        optim.step()
+        sched.step()
+    ckpt = tmp_path / 'sched.pth'
+    torch.save({'param_schedulers': [sched.state_dict()]}, ckpt)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt)  # stock torch refuses it
+    (state, ) = safe_torch_load(str(ckpt))['param_schedulers']
+    assert state['anneal_func'] is sched.anneal_func
+    # 0.1 -> 0 at pct 0.5: cos gives 0.05, linear 0.05; 0.25: 0.0854 / 0.075
+    expected = {'cos': 0.1 + (0 - 0.1) / 2 * (1 - math.cos(math.pi / 4)),
+                'linear': 0.075}[strategy]
+    assert state['anneal_func'](0.1, 0., 0.25) == pytest.approx(expected)
+    assert state['last_step'] == sched.last_step == 3
+
+
+@pytest.mark.parametrize('payload', [_CallsScheduler, _WalksScheduler])
+def test_scheduler_reference_is_inert(tmp_path, payload):
+    """The scheduler's class is named only for its annealing functions: a
+    pickle may neither call it nor fetch anything else from it."""
+    ckpt = tmp_path / 'sched_evil.pth'
+    torch.save({'x': payload()}, ckpt)
+    with pytest.raises(UnsafeCheckpointError):
         safe_torch_load(str(ckpt))
 
 

@@ -39,7 +39,7 @@ import importlib.util
 import os
 import os.path as osp
 import pickle
-from typing import Any, List
+from typing import Any, Dict, List, Set
 
 import numpy as np
 import torch
@@ -78,36 +78,82 @@ def _numpy_globals() -> List[Any]:
     return found
 
 
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """A ``getattr`` that only resolves HistoryBuffer statistics methods.
+class _AttributeOwner:
+    """Inert stand-in for a class that a checkpoint names only to ``getattr``.
 
-    mmengine pickles ``HistoryBuffer._statistics_methods`` (``min``, ``max``,
-    ``current``, ``mean`` and user-registered ones) as
-    ``getattr(HistoryBuffer, 'min')``. A general ``getattr`` global would let
-    a crafted pickle walk to any callable, so this stand-in is registered
-    under the name ``builtins.getattr`` instead and refuses everything else.
+    Registered under the class's pickle name, it lets :func:`_restricted_getattr`
+    resolve the allowed attributes without putting the class itself on the
+    allow-list (a class global could be *called* by a crafted pickle).
+    """
+
+    def __init__(self, cls: type):
+        self.cls = cls
+
+    def __call__(self, *args, **kwargs):
+        raise pickle.UnpicklingError(
+            f'a checkpoint may not construct {self.cls.__qualname__}; it is '
+            'named only for its allow-listed attributes')
+
+    def __repr__(self) -> str:
+        return f'<checkpoint reference to {self.cls.__qualname__}>'
+
+
+def _getattr_allow_list() -> Dict[type, Set[str]]:
+    """The attributes a checkpoint may fetch with ``getattr``, per class.
+
+    * ``HistoryBuffer``: mmengine pickles the statistics methods of its log
+      buffers (``min``, ``max``, ``current``, ``mean`` and user-registered
+      ones) as ``getattr(HistoryBuffer, 'min')``.
+    * ``OneCycleParamScheduler``: its state dict holds ``anneal_func``, a
+      static method pickled as ``getattr(OneCycleParamScheduler,
+      '_annealing_cos')`` (or ``'_annealing_linear'``).
     """
     from mmengine.logging import HistoryBuffer
-    is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
-    allowed = {'min', 'max', 'current', 'mean'} | set(
-        HistoryBuffer._statistics_methods)
-    if is_buffer and isinstance(name, str) and name in allowed:
-        return getattr(obj, name)
+    from mmengine.optim.scheduler.param_scheduler import \
+        OneCycleParamScheduler
+    return {
+        HistoryBuffer: {'min', 'max', 'current', 'mean'} | set(
+            HistoryBuffer._statistics_methods),
+        OneCycleParamScheduler: {'_annealing_cos', '_annealing_linear'},
+    }
+
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
+    """A ``getattr`` limited to :func:`_getattr_allow_list`.
+
+    A general ``getattr`` global would let a crafted pickle walk to any
+    callable, so this stand-in is registered under the name
+    ``builtins.getattr`` instead and refuses everything else.
+    """
+    owner = obj.cls if isinstance(obj, _AttributeOwner) else obj
+    for cls, names in _getattr_allow_list().items():
+        is_owner = owner is cls or isinstance(owner, cls)
+        if is_owner and isinstance(name, str) and name in names:
+            return getattr(owner, name)
     raise pickle.UnpicklingError(
-        f'getattr({type(obj).__name__}, {name!r}) is not allowed in a '
-        'checkpoint: only HistoryBuffer statistics methods are')
+        f'getattr({type(owner).__name__}, {name!r}) is not allowed in a '
+        'checkpoint: only ' + '; '.join(
+            f'{cls.__name__}.{{{", ".join(sorted(names))}}}'
+            for cls, names in _getattr_allow_list().items()) + ' are')
 
 
 def safe_checkpoint_globals() -> List[Any]:
     """The allow-list of classes/functions a trusted checkpoint may name.
 
-    Plain data only: mmengine's log buffers (and their statistics methods,
-    through a restricted ``getattr``), numpy arrays/scalars/dtypes and
-    standard containers. Nothing here can run arbitrary code on unpickling.
+    Plain data only: mmengine's log buffers, numpy arrays/scalars/dtypes,
+    standard containers, and the attributes of :func:`_getattr_allow_list`
+    through a restricted ``getattr`` (the one-cycle scheduler's class is an
+    inert reference, not callable). Nothing here can run arbitrary code on
+    unpickling.
     """
     from mmengine.logging import HistoryBuffer
+    from mmengine.optim.scheduler.param_scheduler import \
+        OneCycleParamScheduler
     allowed = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
-               collections.deque, (_history_buffer_getattr, 'builtins.getattr')]
+               collections.deque, (_restricted_getattr, 'builtins.getattr'),
+               (_AttributeOwner(OneCycleParamScheduler),
+                'mmengine.optim.scheduler.param_scheduler.'
+                'OneCycleParamScheduler')]
     allowed.extend(_numpy_globals())
     try:
         from mmengine.config import ConfigDict
