@@ -11,38 +11,10 @@
 # neck=dict(fusion_attention='plain') (the paper reports plain attention
 # running out of GPU memory at C3).
 _base_ = [
+    '../_base_/models/cat_r50.py',
     '../_base_/datasets/voc07.py',
     '../_base_/schedules/csra_sgd_30e.py',
     '../_base_/default_runtime.py',
 ]
 
-pretrained = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa: E501
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
-    neck=dict(
-        type='CrossLayerAggregationNeck',
-        in_channels=(512, 1024, 2048),
-        embed_dims=256,
-        num_heads=8,
-        feedforward_channels=1024,
-        dropout=0.1,
-        pool_size=2,
-    ),
-    head=dict(
-        type='CATHead',
-        num_classes=20,
-        in_channels=256,
-        alpha=1.0,
-        beta=1.0,
-        gamma=1.0,
-        loss=dict(type='MultiLabelBCELoss'),
-    ),
-)
+model = dict(head=dict(num_classes=20))

@@ -14,31 +14,17 @@
 # configs/csra/resnet18-aam_multidigits.py); with H = 4 and lambda = 0.5 they
 # sum four heads, so s acts as an inverse temperature on that sum.
 _base_ = [
+    '../_base_/models/efficientnetv2-s_csra-aam.py',
     '../_base_/datasets/coco14.py',
     '../_base_/schedules/aam_strategy_sgd_sam_60e.py',
     '../_base_/default_runtime.py',
 ]
 
-pretrained = 'https://download.openmmlab.com/mmclassification/v0/efficientnetv2/efficientnetv2-s_3rdparty_in21k_20221220-c0572b56.pth'  # noqa: E501
 # the EfficientNetV2 weights expect inputs scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 train_dataloader = dict(
     batch_size=21, dataset=dict(pipeline={{_base_.strategy_train_pipeline}}))
 
 model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='EfficientNetV2',
-        arch='s',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
-    head=dict(
-        type='CSRAHead',
-        num_classes=80,
-        in_channels=1280,
-        num_heads=4,
-        lam=0.5,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=23.0, margin=0.0,
-                  k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
-    ),
-)
+    head=dict(num_classes=80, num_heads=4, lam=0.5,
+              loss=dict(scale=23.0)))

@@ -26,43 +26,23 @@
 # set `cooccurrence` to that file, and either point `label_embeddings` at
 # your own (20, E) .npy vectors or remove it to learn 300-d embeddings.
 _base_ = [
+    '../_base_/models/efficientnetv2-s_gat-aam.py',
     '../_base_/datasets/voc07.py',
     '../_base_/schedules/aam_strategy_sgd_sam_60e_voc.py',
     '../_base_/default_runtime.py',
 ]
 
-pretrained = 'https://download.openmmlab.com/mmclassification/v0/efficientnetv2/efficientnetv2-s_3rdparty_in21k_20221220-c0572b56.pth'  # noqa: E501
 # the EfficientNetV2 weights expect inputs scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 train_dataloader = dict(
     batch_size=21, dataset=dict(pipeline={{_base_.strategy_train_pipeline}}))
 
 model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='EfficientNetV2',
-        arch='s',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
     neck=dict(
-        type='LabelGraphReweightNeck',
         num_classes=20,
-        in_channels=1280,
         # rows in the standard VOC class order, as VOCMultiLabel
         cooccurrence='../shared/label_graph/voc_cooccurrence.npz',
         label_embeddings='../shared/label_graph/voc_glove300.npy',
-        learnable_embeddings=True,
-        hidden_channels=1024,
-        layer_type='gat',
-        t=0.4,
-        p=0.25,
-        act_after_last=True,
     ),
-    head=dict(
-        type='CosineClsHead',
-        num_classes=20,
-        in_channels=1280,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=17.0, margin=0.0,
-                  k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
-    ),
+    head=dict(num_classes=20, loss=dict(scale=17.0)),
 )

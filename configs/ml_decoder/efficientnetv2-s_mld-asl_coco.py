@@ -18,33 +18,15 @@
 #   bash tools/dist_train.sh \
 #       configs/ml_decoder/efficientnetv2-s_mld-asl_coco.py 4
 _base_ = [
+    '../_base_/models/efficientnetv2-s_mld-asl.py',
     '../_base_/datasets/coco14.py',
     '../_base_/schedules/aam_strategy_sgd_sam_60e.py',
     '../_base_/default_runtime.py',
 ]
 
-pretrained = 'https://download.openmmlab.com/mmclassification/v0/efficientnetv2/efficientnetv2-s_3rdparty_in21k_20221220-c0572b56.pth'  # noqa: E501
 # the EfficientNetV2 weights expect inputs scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 train_dataloader = dict(
     batch_size=21, dataset=dict(pipeline={{_base_.strategy_train_pipeline}}))
 
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='EfficientNetV2',
-        arch='s',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
-    head=dict(
-        type='MLDecoderHead',
-        num_classes=80,
-        in_channels=1280,
-        embed_dims=768,
-        num_heads=8,
-        feedforward_channels=2048,
-        dropout=0.1,
-        loss=dict(type='MultiLabelAsymmetricLoss', gamma_pos=0.0,
-                  gamma_neg=4.0, clip=0.05),
-    ),
-)
+model = dict(head=dict(num_classes=80))
