@@ -2,7 +2,7 @@
 # on the offline MultiDigits demo.
 # Same setting as configs/csra/resnet18_multidigits.py: 1 CPU process x
 # batch 32, 64 px, 8 epochs from scratch (no download).
-# ResNet-18 stages C3/C4/C5 (12x12, 6x6, 3x3 tokens) -> FPN + LRD + CLF
+# ResNet-18 stages C3/C4/C5 (8x8, 4x4, 2x2 tokens at 64 px) -> FPN + LRD + CLF
 # (pre-max attention, window 2) -> one GAP + linear classifier per level.
 # Expected: see the README's demo table (measured, not from the paper).
 _base_ = [
