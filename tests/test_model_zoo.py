@@ -271,6 +271,18 @@ def test_index_metrics_are_sourced():
         'https://arxiv.org/abs/2108.02456'
 
 
+def test_index_epochs_match_the_configs():
+    """A model's ``Metadata.Epochs`` is its config's ``max_epochs``."""
+    checked = 0
+    for info in load_model_index().values():
+        if 'Epochs' not in info.metadata:
+            continue
+        cfg = Config.fromfile(info.config)
+        assert info.metadata['Epochs'] == cfg.train_cfg.max_epochs, info.name
+        checked += 1
+    assert checked >= 20  # the demo and paper configs state their epochs
+
+
 def test_list_models_patterns():
     names = list_models()
     assert names == sorted(names) and len(set(names)) == len(names)

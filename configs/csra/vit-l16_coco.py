@@ -1,7 +1,8 @@
 # CSRA on ViT-L/16 patch tokens, MS-COCO 2014 (Zhu & Wu, ICCV 2021).
 # 1 GPU x 16 images (8 per GPU x 2 if memory is short), 448 x 448: the
-# 224-px position embedding is interpolated to the 28 x 28 patch grid when the
-# pretrained weights are loaded. 30 epochs, step every 5 epochs, H = 8
+# checkpoint's 384-px position embedding (24 x 24 + 1, MMPretrain's
+# ImageNet-21k -> 1k ViT-L/16) is interpolated to the 28 x 28 patch grid when
+# the pretrained weights are loaded. 30 epochs, step every 5 epochs, H = 8
 # (temperatures 1..7, inf), lambda = 0.3; class token dropped.
 # Expected: the paper's COCO ViT-L16 + CSRA result (Table 4).
 _base_ = [
