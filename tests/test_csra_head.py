@@ -151,13 +151,17 @@ def test_heads_are_summed_with_their_own_temperature():
 
 @pytest.mark.parametrize('mode', ['residual', 'avg', 'attention'])
 @pytest.mark.parametrize('normalize', [True, False])
-def test_explicit_temperatures_of_any_length(mode, normalize):
+@pytest.mark.parametrize('temps', [[0.5, 3, INF], [INF, 1.0, INF, 2.0],
+                                   [INF], [2.0, INF, 1.0]])
+def test_explicit_temperatures_of_any_length(mode, normalize, temps):
+    """Any order of finite and infinite temperatures (the head pools the
+    finite ones and the max ones separately, then restores head order)."""
     torch.manual_seed(0)
-    temps = [0.5, 3, INF]
     C, D = 4, 6
     head = MultiHeadCSRA(C, D, temperatures=temps, lam=0.3, mode=mode,
                          normalize_weight=normalize)
-    assert head.num_heads == 3 and head.temperatures == (0.5, 3.0, INF)
+    assert head.num_heads == len(temps)
+    assert head.temperatures == tuple(float(t) for t in temps)
     with torch.no_grad():
         head.classifier.weight.normal_()
     x = torch.randn(2, D, 3, 3)
@@ -165,6 +169,13 @@ def test_explicit_temperatures_of_any_length(mode, normalize):
     expected = reference_csra(x, weights, temps, 0.3, mode, normalize)
     torch.testing.assert_close(head(x).double(), expected, atol=1e-5,
                                rtol=1e-5)
+    # each head's logits, in head order (the sum above cannot see the order)
+    per_head = head.pool_scores(head.class_score_maps(x))  # [B, H, C]
+    for h, t in enumerate(temps):
+        torch.testing.assert_close(
+            per_head[:, h].double(),
+            reference_csra(x, weights[h:h + 1], [t], 0.3, mode, normalize),
+            atol=1e-5, rtol=1e-5)
 
 
 def test_attention_maps():

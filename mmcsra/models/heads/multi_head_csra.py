@@ -1,7 +1,7 @@
 """Class-specific residual attention (CSRA) with several temperature heads."""
 import math
 from numbers import Integral, Real
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -51,7 +51,8 @@ class MultiHeadCSRA(BaseModule):
     convolution in the paper, one ``nn.Conv2d(bias=False)`` per head in
     MMPretrain's ``CSRAClsHead``). Here the :math:`H` classifiers are stacked
     into one ``nn.Linear(D, H * C, bias=False)``, rows ``h * C + i``, so all
-    heads are scored with a single matrix product.
+    heads are scored with a single matrix product (applied as a 1x1
+    convolution to a feature map, as a linear layer to tokens).
 
     Inputs accepted by :meth:`forward`:
 
@@ -138,15 +139,26 @@ class MultiHeadCSRA(BaseModule):
             in_channels, self.num_heads * num_classes, bias=False)
 
         # heads pooled by softmax attention, and heads pooled by max
-        self._softmax_heads = [
+        softmax_heads = [
             h for h, t in enumerate(self.temperatures) if math.isfinite(t)
         ]
-        self._max_heads = [
+        max_heads = [
             h for h, t in enumerate(self.temperatures) if math.isinf(t)
+        ]
+        # as slices (views, no copy) when the heads are consecutive, as the
+        # paper's temperatures are (finite ones first, inf last); None if
+        # there is no such head
+        self._softmax_heads = _as_index(softmax_heads)
+        self._max_heads = _as_index(max_heads)
+        # the pooled heads come out softmax heads first, then max heads;
+        # this puts them back in head order (None: they already are)
+        order = softmax_heads + max_heads
+        self._head_order = None if order == sorted(order) else [
+            order.index(h) for h in range(self.num_heads)
         ]
         self.register_buffer(
             '_softmax_temperatures',
-            torch.tensor([self.temperatures[h] for h in self._softmax_heads]),
+            torch.tensor([self.temperatures[h] for h in softmax_heads]),
             persistent=False)
 
     # ------------------------------------------------------------ arguments
@@ -240,7 +252,14 @@ class MultiHeadCSRA(BaseModule):
         weight = self.classifier.weight  # [H*C, D]
         if self.normalize_weight:
             weight = F.normalize(weight, dim=1)
-        scores = torch.matmul(weight, feats)  # [B, H*C, N]
+        if x.dim() == 4:
+            # a 1x1 convolution of the map: its weight gradient is one
+            # matrix product over all B * N locations, not B small ones
+            scores = F.conv2d(x, weight[:, :, None, None])  # [B, H*C, h, w]
+            scores = scores.flatten(2)  # [B, H*C, N]
+        else:
+            tokens = feats.transpose(1, 2)  # [B, N, D]
+            scores = F.linear(tokens, weight).transpose(1, 2)  # [B, H*C, N]
         return scores.unflatten(1, (self.num_heads, self.num_classes))
 
     def attention_maps(self,
@@ -278,20 +297,24 @@ class MultiHeadCSRA(BaseModule):
         return base + self.lam * att
 
     def _attention_pool(self, scores: torch.Tensor) -> torch.Tensor:
-        att = scores.new_empty(scores.shape[:-1])  # [B, H, C]
-        if self._softmax_heads:
+        """``(B, H, C, N)`` scores -> ``(B, H, C)`` attention logits."""
+        pooled = []
+        if self._softmax_heads is not None:
             s = scores[:, self._softmax_heads]  # [B, Hs, C, N]
-            s = s.unsqueeze(-1)  # [B, Hs, C, N, 1]
-            # sum_j softmax_j(T s_j) s_j is attention of one query (T) over
-            # keys = values = the scores (head dim 1, no 1/sqrt(d) scale)
-            query = self._softmax_temperatures.to(s.dtype).view(
-                1, -1, 1, 1, 1).expand(*s.shape[:3], 1, 1)  # [B, Hs, C, 1, 1]
-            pooled = F.scaled_dot_product_attention(
-                query, s, s, scale=1.0)  # [B, Hs, C, 1, 1]
-            att[:, self._softmax_heads] = pooled[..., 0, 0]
-        if self._max_heads:
-            att[:, self._max_heads] = scores[:, self._max_heads].amax(dim=-1)
-        return att
+            temperature = self._softmax_temperatures.to(s.dtype).view(
+                1, -1, 1, 1)  # [1, Hs, 1, 1]
+            # sum_j softmax_j(T s_j) s_j is attention with head dim 1; written
+            # out, as F.scaled_dot_product_attention made the whole head up
+            # to 1.3x slower on CPU
+            weights = torch.softmax(temperature * s, dim=-1)  # [B, Hs, C, N]
+            pooled.append((weights * s).sum(dim=-1))  # [B, Hs, C]
+        if self._max_heads is not None:
+            s = scores[:, self._max_heads]  # [B, Hm, C, N]
+            pooled.append(s.amax(dim=-1))  # [B, Hm, C]
+        att = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
+        if self._head_order is not None:
+            att = att[:, self._head_order]  # back to head order
+        return att  # [B, H, C]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """
@@ -319,6 +342,15 @@ def _check_positive_int(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, Integral) \
             or value < 1:
         raise ValueError(f'{name} must be an int >= 1, got {value!r}')
+
+
+def _as_index(heads: Sequence[int]) -> Union[slice, List[int], None]:
+    """``heads`` as a slice if consecutive, else the list; None if empty."""
+    if not heads:
+        return None
+    if list(heads) == list(range(heads[0], heads[-1] + 1)):
+        return slice(heads[0], heads[-1] + 1)
+    return list(heads)
 
 
 def _attention_weights(scores: torch.Tensor,
