@@ -382,3 +382,83 @@ def test_predict_thr_and_topk(kwargs, expected):
     for sample in samples:
         assert sample.pred_label.tolist() == expected
         torch.testing.assert_close(sample.pred_score, torch.sigmoid(1.5 * V))
+
+
+# ------------------------------------------------------- cosine variant
+def reference_cosine_csra(x_map, head_weights, temperatures, lam,
+                          mode='residual'):
+    """cos(m_i, f_i) with the class-specific feature f_i = g + lam * a_i
+    built explicitly (paper Eq. 5), averaged over heads, in float64."""
+    feats = x_map.double().flatten(2)  # [B, D, N]
+    g = feats.mean(-1)  # [B, D]
+    total = 0
+    for weight, t in zip(head_weights, temperatures):
+        m = weight.double()
+        m = m / m.norm(dim=1, keepdim=True)  # [C, D]
+        s = torch.einsum('cd,bdn->bcn', m, feats)  # [B, C, N]
+        if math.isinf(t):
+            alpha = torch.nn.functional.one_hot(
+                s.argmax(-1), s.size(-1)).double()
+        else:
+            alpha = torch.softmax(t * s, dim=-1)  # [B, C, N]
+        a = torch.einsum('bcn,bdn->bcd', alpha, feats)  # [B, C, D]
+        f = {'residual': g[:, None] + lam * a, 'avg': g[:, None].expand_as(a),
+             'attention': a}[mode]
+        total = total + torch.nn.functional.cosine_similarity(
+            f, m[None].expand_as(f), dim=-1)  # [B, C]
+    return total / len(head_weights)
+
+
+@pytest.mark.parametrize('mode', ['residual', 'avg', 'attention'])
+@pytest.mark.parametrize('temps', [[1.0], [1.0, 2.0, 4.0, INF], [INF, 0.5]])
+def test_cosine_variant_is_the_cosine_of_the_class_feature(mode, temps):
+    torch.manual_seed(len(temps))
+    C, D = 3, 7
+    head = MultiHeadCSRA(C, D, temperatures=temps, lam=0.4, mode=mode,
+                         cosine=True)
+    with torch.no_grad():
+        head.classifier.weight.normal_()
+    x = torch.randn(2, D, 3, 4, dtype=torch.float64)
+    head.double()
+    weights = head.classifier.weight.detach().split(C)
+    out = head(x)
+    expected = reference_cosine_csra(x, weights, temps, 0.4, mode)
+    torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-10)
+    assert out.abs().max() <= 1
+    # the gradient of the Gram-matrix form equals the explicit one's
+    x1 = x.clone().requires_grad_()
+    x2 = x.clone().requires_grad_()
+    head(x1).sum().backward()
+    reference_cosine_csra(x2, weights, temps, 0.4, mode).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, atol=1e-9, rtol=1e-9)
+
+
+def test_cosine_variant_by_hand():
+    """One class, D = 2, two locations x1 = (1, 0), x2 = (0, 2), m = (1, 1),
+    max pooling (T = inf), lam = 1: s = (1/sqrt2, 2/sqrt2), the max picks
+    x2, f = g + x2 = (0.5, 1) + (0, 2) = (0.5, 3);
+    cos = (0.5 + 3) / (sqrt2 * sqrt(9.25))."""
+    head = MultiHeadCSRA(1, 2, temperatures=[INF], lam=1.0, cosine=True)
+    _set_weight(head, [[1.0, 1.0]])
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).t().reshape(1, 2, 1, 2)
+    expected = 3.5 / (math.sqrt(2) * math.sqrt(9.25))
+    assert head(x).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_cosine_head_scores_and_errors():
+    from mmcsra.models.heads import CSRAHead
+    aam = dict(type='AsymmetricAngularMarginLoss', scale=23.0, margin=0.0,
+               k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
+    head = CSRAHead(num_classes=3, in_channels=4, cosine=True, loss=aam)
+    assert head.cosine_scale == 23.0 and head.csra.cosine
+    x = torch.randn(2, 4, 2, 2)
+    cos = head((x, ))
+    [sample] = head.predict((x[:1], ))
+    torch.testing.assert_close(sample.pred_score, torch.sigmoid(23 * cos[0]))
+    with pytest.raises(ValueError, match='differs from the loss scale'):
+        CSRAHead(num_classes=3, in_channels=4, cosine=True, scale=10.,
+                 loss=aam)
+    with pytest.raises(ValueError, match='needs cosine=True'):
+        CSRAHead(num_classes=3, in_channels=4, scale=10.)
+    with pytest.raises(ValueError, match='normalize_weight=True'):
+        MultiHeadCSRA(3, 4, cosine=True, normalize_weight=False)

@@ -230,6 +230,7 @@ def test_real_config_recipe(name):
             assert head.cosine_scale == released['scale']
     if head_type == 'CSRAHead':
         assert (head.num_heads, head.lam) == CSRA[dataset]
+        assert head.cosine  # AAM needs cosines: the cosine CSRA
     init = cfg.model.backbone.init_cfg
     assert (init.type, init.prefix) == ('Pretrained', 'backbone')
     assert 'efficientnetv2-s_3rdparty_in21k' in init.checkpoint
@@ -355,6 +356,9 @@ def test_demo_configs_differ_in_head_and_loss_only(name):
     check_loss(cfg.model.head.loss, kind, 23.0)
     if head_type == 'MLDecoderHead' and kind == 'aam':
         assert cfg.model.head.normalized and cfg.model.head.cosine_scale == 23
+    if head_type == 'CSRAHead':
+        # AAM needs cosines: the cosine CSRA (the ASL rows: plain logits)
+        assert cfg.model.head.get('cosine', False) == (kind == 'aam')
     assert ('neck' in cfg.model) == name.startswith('label_graph')
     # the demo strategy: AdamW + SAM, one-cycle peak 1e-3 over the 8 demo
     # epochs, EMA decay 0.99, early stopping; the progress bar is kept

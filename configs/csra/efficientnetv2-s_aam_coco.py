@@ -9,10 +9,8 @@
 # AAM: s = 23, m = 0, k = 0.7, gamma+ = gamma- = 0 (the authors' released COCO
 # configs). Expected: not measured (no published number for this
 # combination).
-#
-# Caveat: CSRAHead scores are not cosines (see
-# configs/csra/resnet18-aam_multidigits.py); with H = 4 and lambda = 0.5 they
-# sum four heads, so s acts as an inverse temperature on that sum.
+# The head is the cosine CSRA (see configs/_base_/models/
+# efficientnetv2-s_csra-aam.py): the four heads' cosines are averaged.
 _base_ = [
     '../_base_/models/efficientnetv2-s_csra-aam.py',
     '../_base_/datasets/coco14.py',

@@ -8,12 +8,8 @@
 # Backbone: EfficientNetV2-S pre-trained on ImageNet-21k.
 # AAM: s = 17, m = 0, k = 0.7, gamma+ = gamma- = 0 (the authors' released VOC
 # config). Expected: not measured (no published number for this combination).
-#
-# Caveat: CSRAHead scores project unnormalised features on the unit class
-# weights; they are not cosines, so AAM's s acts as an inverse temperature on
-# the CSRA scores, and the reported scores are sigmoid(y) instead of
-# sigmoid(s y) (same ranking and same thr = 0.5 decisions since m = 0). See
-# configs/csra/resnet18-aam_multidigits.py.
+# The head is the cosine CSRA (see configs/_base_/models/
+# efficientnetv2-s_csra-aam.py).
 _base_ = [
     '../_base_/models/efficientnetv2-s_csra-aam.py',
     '../_base_/datasets/voc07.py',

@@ -4,7 +4,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from mmcsra.models.utils.cosine_linear import CosineLinear
-from .multi_label_head_base import MultiLabelHeadBase
+from .multi_label_head_base import MultiLabelHeadBase, build_cosine_loss
 
 
 @MODELS.register_module()
@@ -58,20 +58,7 @@ class CosineClsHead(MultiLabelHeadBase):
                  eps: float = 1e-12,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='CosineLinear', std=0.01)):
-        loss_module = loss if isinstance(loss, torch.nn.Module) \
-            else MODELS.build(loss)
-        loss_scale = getattr(loss_module, 'scale', None)
-        if scale is None:
-            if loss_scale is None:
-                raise ValueError(
-                    'CosineClsHead: `scale` is not given and the loss '
-                    f'{type(loss_module).__name__} has no `scale` attribute; '
-                    'set scale=s (inference scores are sigmoid(s * cos)).')
-            scale = float(loss_scale)
-        elif loss_scale is not None and float(loss_scale) != float(scale):
-            raise ValueError(f'CosineClsHead: scale={scale} differs from the '
-                             f'loss scale {loss_scale}; inference would not '
-                             'match training.')
+        loss_module, scale = build_cosine_loss('CosineClsHead', loss, scale)
         super().__init__(
             cosine_scale=scale,
             loss=loss_module,

@@ -5,7 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from .multi_head_csra import MultiHeadCSRA
-from .multi_label_head_base import MultiLabelHeadBase
+from .multi_label_head_base import MultiLabelHeadBase, build_cosine_loss
 
 
 @MODELS.register_module()
@@ -48,6 +48,13 @@ class CSRAHead(MultiLabelHeadBase):
             to drop (1 = ViT class token, 2 = DeiT class + distillation
             tokens). Must be 0 for ``(B, D, H, W)`` feature maps. Defaults
             to 0.
+        cosine (bool): the cosine variant of :class:`MultiHeadCSRA`: the
+            head returns cos θ between each class weight and the
+            class-specific feature (averaged over heads), for a margin loss
+            on cosines such as ``AsymmetricAngularMarginLoss``; scores at
+            inference are ``sigmoid(scale * cos θ)``. Defaults to False.
+        scale (float, optional): ``s`` of the cosine variant; None takes the
+            loss's ``scale`` (they must agree). Only with ``cosine=True``.
         loss (dict): loss config, called as ``loss(logits, target,
             weight=valid)``. Defaults to ``dict(type='MultiLabelBCELoss')``.
         thr (float, optional): score threshold of a positive prediction.
@@ -67,12 +74,20 @@ class CSRAHead(MultiLabelHeadBase):
                  mode: str = 'residual',
                  normalize_weight: bool = True,
                  num_extra_tokens: int = 0,
+                 cosine: bool = False,
+                 scale: Optional[float] = None,
                  loss: dict = dict(type='MultiLabelBCELoss'),
                  thr: Optional[float] = None,
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01)):
-        super().__init__(loss=loss, thr=thr, topk=topk, init_cfg=init_cfg)
+        if cosine:
+            loss, scale = build_cosine_loss('CSRAHead', loss, scale)
+        elif scale is not None:
+            raise ValueError('CSRAHead: scale is the s of sigmoid(s * cos) '
+                             'and needs cosine=True')
+        super().__init__(cosine_scale=scale, loss=loss, thr=thr, topk=topk,
+                         init_cfg=init_cfg)
         self.num_classes = num_classes
         # initialised through this head's init_cfg
         self.csra = MultiHeadCSRA(
@@ -84,6 +99,7 @@ class CSRAHead(MultiLabelHeadBase):
             mode=mode,
             normalize_weight=normalize_weight,
             num_extra_tokens=num_extra_tokens,
+            cosine=cosine,
             init_cfg=None)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:

@@ -54,6 +54,28 @@ class MultiHeadCSRA(BaseModule):
     heads are scored with a single matrix product (applied as a 1x1
     convolution to a feature map, as a linear layer to tokens).
 
+    **Cosine variant** (``cosine=True``, for margin losses on cos θ such as
+    AAM, Prokofiev & Sovrasov, VISAPP 2023): each head returns the cosine
+    between its class weight and the class-specific feature
+    :math:`f^h_i = g + \lambda a^h_i` (paper Eq. 5; :math:`g` alone in
+    ``'avg'`` mode, :math:`a^h_i` alone in ``'attention'`` mode), and the
+    heads are averaged, so the output stays in [-1, 1]:
+
+    .. math::
+        \cos\theta^h_i = \frac{\mathrm{base}^h_i + \lambda\,
+        \mathrm{att}^h_i}{\lVert f^h_i \rVert},\qquad
+        y_i = \frac{1}{H}\sum_h \cos\theta^h_i,
+
+    .. math::
+        \lVert f^h_i \rVert^2 = \lVert g \rVert^2
+        + 2\lambda\,\alpha^{h\top}_i G\,\mathbf{1}/N
+        + \lambda^2\,\alpha^{h\top}_i G\,\alpha^h_i,
+
+    with :math:`G_{jk} = x_j^\top x_k` (the :math:`N \times N` Gram matrix),
+    :math:`\lVert g \rVert^2 = \mathbf{1}^\top G \mathbf{1} / N^2` and
+    :math:`\alpha^h_i` the attention weights (one-hot at the arg-max for
+    :math:`T_h = \infty`), so :math:`f` is still never materialised.
+
     Inputs accepted by :meth:`forward`:
 
     * a feature map ``(B, D, H, W)`` (CNN backbones, MMPretrain ViT with
@@ -85,6 +107,12 @@ class MultiHeadCSRA(BaseModule):
             and distillation tokens, 0 to use every token. Must be 0 for a
             ``(B, D, H, W)`` feature map, which has no such tokens.
             Defaults to 0.
+        cosine (bool): return cosines between the class weights and the
+            class-specific features (averaged over heads) instead of summed
+            logits, see above. Needs ``normalize_weight=True``. Defaults to
+            False.
+        eps (float): lower bound of :math:`\lVert f \rVert` in the cosine
+            variant. Defaults to 1e-12.
         init_cfg (dict, optional): initialisation. Defaults to
             ``dict(type='Normal', layer='Linear', std=0.01)``: the stacked
             classifier is an ``nn.Linear``, so it is drawn from N(0, 0.01²)
@@ -111,6 +139,8 @@ class MultiHeadCSRA(BaseModule):
                  mode: str = 'residual',
                  normalize_weight: bool = True,
                  num_extra_tokens: int = 0,
+                 cosine: bool = False,
+                 eps: float = 1e-12,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01)):
         super().__init__(init_cfg=init_cfg)
@@ -133,6 +163,13 @@ class MultiHeadCSRA(BaseModule):
         self.mode = mode
         self.normalize_weight = bool(normalize_weight)
         self.num_extra_tokens = int(num_extra_tokens)
+        if cosine and not normalize_weight:
+            raise ValueError('cosine=True needs normalize_weight=True: a '
+                             'cosine uses the unit class weights')
+        if not (isinstance(eps, Real) and eps > 0):
+            raise ValueError(f'eps must be a number > 0, got {eps!r}')
+        self.cosine = bool(cosine)
+        self.eps = float(eps)
 
         # the H (C, D) classifiers stacked: row h * C + i = head h, class i
         self.classifier = nn.Linear(
@@ -281,6 +318,10 @@ class MultiHeadCSRA(BaseModule):
         if temperature is not None:
             self._resolve_temperatures(None, [temperature])
             return _attention_weights(scores, float(temperature))
+        return self._head_attention_weights(scores)  # [B, H, C, N]
+
+    def _head_attention_weights(self, scores: torch.Tensor) -> torch.Tensor:
+        """Each head's attention at its own temperature, ``(B, H, C, N)``."""
         return torch.stack([
             _attention_weights(scores[:, h], t)
             for h, t in enumerate(self.temperatures)
@@ -322,11 +363,46 @@ class MultiHeadCSRA(BaseModule):
             x (Tensor): ``(B, D, H, W)`` feature map or ``(B, N, D)`` tokens.
 
         Returns:
-            Tensor: ``(B, num_classes)`` logits, summed over the heads.
+            Tensor: ``(B, num_classes)`` logits, summed over the heads; with
+            ``cosine=True``, cosines averaged over the heads.
         """
         scores = self.class_score_maps(x)  # [B, H, C, N]
         logits = self.pool_scores(scores)  # [B, H, C]
-        return logits.sum(dim=1)  # [B, C]
+        if not self.cosine:
+            return logits.sum(dim=1)  # [B, C]
+        norms = self.class_feature_norms(self.locations(x), scores)
+        return (logits / norms).mean(dim=1)  # [B, C]
+
+    def class_feature_norms(self, feats: torch.Tensor,
+                            scores: torch.Tensor) -> torch.Tensor:
+        """:math:`\lVert f^h_i \rVert` of the class-specific features.
+
+        From the Gram matrix of the locations (see the class docstring), so
+        the ``(B, H, C, D)`` features are never built.
+
+        Args:
+            feats (Tensor): ``(B, D, N)`` locations (:meth:`locations`).
+            scores (Tensor): ``(B, H, C, N)`` scores (:meth:`class_score_maps`).
+
+        Returns:
+            Tensor: ``(B, H, C)`` norms, at least ``eps``.
+        """
+        gram = feats.transpose(1, 2) @ feats  # [B, N, N], G_jk = x_j . x_k
+        g_sq = gram.mean(dim=(1, 2))[:, None, None]  # [B, 1, 1], |g|^2
+        if self.mode == 'avg':
+            sq_norm = g_sq.expand(scores.shape[:3])  # [B, H, C]
+        else:
+            alpha = self._head_attention_weights(scores)  # [B, H, C, N]
+            a_sq = ((alpha @ gram[:, None]) * alpha).sum(-1)  # [B, H, C]
+            if self.mode == 'attention':
+                sq_norm = a_sq
+            else:
+                x_dot_g = gram.mean(dim=2)[:, None, None]  # [B, 1, 1, N]
+                g_dot_a = (alpha * x_dot_g).sum(-1)  # [B, H, C]
+                sq_norm = (g_sq + 2 * self.lam * g_dot_a +
+                           self.lam**2 * a_sq)
+        # rounding can make a vanishing |f|^2 slightly negative
+        return sq_norm.clamp_min(self.eps**2).sqrt()  # [B, H, C]
 
     def extra_repr(self) -> str:
         temps = ', '.join('inf' if math.isinf(t) else f'{t:g}'
@@ -335,7 +411,8 @@ class MultiHeadCSRA(BaseModule):
                 f'in_channels={self.in_channels}, temperatures=[{temps}], '
                 f'lam={self.lam:g}, mode={self.mode!r}, '
                 f'normalize_weight={self.normalize_weight}, '
-                f'num_extra_tokens={self.num_extra_tokens}')
+                f'num_extra_tokens={self.num_extra_tokens}, '
+                f'cosine={self.cosine}')
 
 
 def _check_positive_int(value, name: str) -> None:

@@ -2,6 +2,7 @@ from typing import List, Optional
 
 import torch
 from mmpretrain.models.heads import MultiLabelClsHead
+from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmcsra.structures import stack_multi_label_targets
@@ -44,3 +45,37 @@ class MultiLabelHeadBase(MultiLabelClsHead):
             cls_score = self.cosine_scale * cls_score
         # the parent applies the sigmoid and the thr / topk decision
         return super()._get_predictions(cls_score, data_samples)
+
+
+def build_cosine_loss(head: str, loss, scale: Optional[float]):
+    """Build a cosine head's loss and the scale ``s`` of its scores.
+
+    A cosine head's scores are ``sigmoid(s * cos)`` at inference, and its
+    margin loss (e.g. AAM) scales the cosines by its own ``scale`` in
+    training; the two must be the same ``s``.
+
+    Args:
+        head (str): the head's name, for the error messages.
+        loss (dict | nn.Module): the loss config or module.
+        scale (float, optional): ``s``; None takes the loss's ``scale``.
+
+    Returns:
+        tuple: ``(loss_module, scale)``.
+
+    Raises:
+        ValueError: if neither gives a scale, or if they disagree.
+    """
+    loss_module = loss if isinstance(loss, torch.nn.Module) \
+        else MODELS.build(loss)
+    loss_scale = getattr(loss_module, 'scale', None)
+    if scale is None:
+        if loss_scale is None:
+            raise ValueError(
+                f'{head}: `scale` is not given and the loss '
+                f'{type(loss_module).__name__} has no `scale` attribute; '
+                'set scale=s (inference scores are sigmoid(s * cos)).')
+        scale = float(loss_scale)
+    elif loss_scale is not None and float(loss_scale) != float(scale):
+        raise ValueError(f'{head}: scale={scale} differs from the loss scale '
+                         f'{loss_scale}; inference would not match training.')
+    return loss_module, float(scale)
