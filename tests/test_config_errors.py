@@ -145,6 +145,45 @@ def test_model_parts_disagree_without_a_class_list():
         'data_preprocessor.num_classes = 12')
 
 
+def test_headless_backbone_num_classes_is_not_a_class_count():
+    # MMPretrain's VGG with num_classes=-1 has no classifier of its own
+    # (configs/csra/vgg16_multidigits.py): only the head's count is compared
+    init_default_scope('mmpretrain')
+    model = MODELS.build(
+        Config.fromfile(osp.join(CONFIGS, 'csra', 'vgg16_multidigits.py'))
+        .model)
+    assert model.backbone.num_classes == -1
+    from mmcsra.engine.config_checks import model_class_counts
+    assert model_class_counts(model) == {'model.head.num_classes': 10}
+    from mmpretrain.registry import DATASETS
+    ten = DATASETS.build(dict(type='MultiDigits', num_samples=4))
+    check_num_classes(model, {'train': ten})  # fits: no error
+
+
+DEMO_CONFIGS = sorted(glob.glob(osp.join(CONFIGS, '*', '*_multidigits.py')))
+
+
+@pytest.mark.parametrize('path', DEMO_CONFIGS,
+                         ids=[osp.relpath(p, CONFIGS) for p in DEMO_CONFIGS])
+def test_every_demo_config_passes_the_build_time_checks(path):
+    # what tools/train.py runs before the first iteration, on the built
+    # model and the demo datasets of the config itself
+    init_default_scope('mmpretrain')
+    from mmpretrain.registry import DATASETS
+    cfg = Config.fromfile(path)
+    model = MODELS.build(cfg.model)
+    datasets = {}
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader:
+            dataset = dict(loader.dataset, num_samples=4)
+            dataset.pop('pipeline', None)
+            datasets[split] = DATASETS.build(dataset)
+    assert {len(d.metainfo['classes']) for d in datasets.values()} == {10}
+    check_num_classes(model, datasets)
+    assert check_feature_channels(model)  # the dry forward ran and fit
+
+
 # ============================================================ in_channels
 def test_head_in_channels_differs_from_the_backbone(tmp_path, iterations):
     with pytest.raises(ConfigError) as info:

@@ -87,12 +87,19 @@ def tiny_cfg(config: str, work_dir: str, max_iters: int = 3,
 
 def train_few_iters(config: str, work_dir: str, max_iters: int = 3,
                     **kwargs) -> List[float]:
-    """Train a config for a few iterations; return the loss of each one."""
+    """Train a config for a few iterations; return the loss of each one.
+
+    The build-time checks of ``tools/train.py`` (num_classes against the
+    datasets, in_channels against the features) run as they would there.
+    """
     import mmcsra  # noqa: F401
     from mmengine.runner import Runner
 
+    from mmcsra.engine import add_config_checks
+
     cfg = tiny_cfg(config, work_dir, max_iters=max_iters, **kwargs)
     runner = Runner.from_cfg(cfg)
+    add_config_checks(runner)
     recorder = LossRecorder()
     runner.register_hook(recorder)
     runner.train()

@@ -64,12 +64,15 @@ def model_class_counts(model: nn.Module) -> Dict[str, int]:
 
     The direct children of the model that have an integer ``num_classes``
     (the head, a label-graph neck, ...) and the data preprocessor's
-    ``num_classes`` when it is set.
+    ``num_classes`` when it is set. A non-positive value is not a class
+    count: MMPretrain's backbones with a built-in classifier (VGG, AlexNet,
+    LeNet5, ...) take ``num_classes <= 0`` to mean "no classifier", which is
+    how a head-less backbone is configured.
     """
     counts = {}
     for name, child in model.named_children():
         value = getattr(child, 'num_classes', None)
-        if _is_count(value):
+        if _is_count(value) and value > 0:
             counts[f'model.{name}.num_classes'] = int(value)
     if 'model.data_preprocessor.num_classes' in counts:
         # the preprocessor's is only set by configs that need it; it is
