@@ -67,6 +67,11 @@ def test_bad_input_and_args():
         make_head(6, 3, cosine_scale=10.0)
     with pytest.raises(ValueError, match='divisible'):
         make_head(6, 3, num_heads=5)
+    # the cosine variant takes s from AAM and refuses a different one
+    aam = dict(type='AsymmetricAngularMarginLoss', scale=23.0)
+    assert make_head(6, 3, normalized=True, loss=aam).cosine_scale == 23.0
+    with pytest.raises(ValueError, match='differs from the loss scale'):
+        make_head(6, 3, normalized=True, cosine_scale=10.0, loss=aam)
 
 
 # ----------------------------------------------------------- reference math

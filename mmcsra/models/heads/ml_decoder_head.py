@@ -58,7 +58,8 @@ class MLDecoderHead(MultiLabelHeadBase):
         normalized (bool): use the cosine group FC (no bias) and return
             cos θ. Requires ``cosine_scale``. Defaults to False.
         cosine_scale (float, optional): s of the scores σ(s cos θ); only with
-            ``normalized=True``. Defaults to None.
+            ``normalized=True``. None (default) takes the loss's ``scale``
+            (AAM's s); if both are given they must be equal.
         loss (dict): the loss config. Defaults to
             ``dict(type='MultiLabelBCELoss')``.
         thr (float, optional), topk (int, optional): prediction rule of
@@ -83,9 +84,22 @@ class MLDecoderHead(MultiLabelHeadBase):
                  thr: Optional[float] = None,
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
-        if normalized and cosine_scale is None:
-            raise ValueError('MLDecoderHead(normalized=True) returns cos θ: '
-                             'set cosine_scale (s of sigmoid(s cos θ))')
+        if normalized:
+            # the scores sigmoid(s cos) must use the loss's s (as
+            # CosineClsHead / CSRAHead(cosine=True) via build_cosine_loss)
+            loss = loss if isinstance(loss, nn.Module) else MODELS.build(loss)
+            loss_scale = getattr(loss, 'scale', None)
+            if cosine_scale is None:
+                cosine_scale = loss_scale
+            if cosine_scale is None:
+                raise ValueError('MLDecoderHead(normalized=True) returns cos '
+                                 'θ: set cosine_scale (s of sigmoid(s cos '
+                                 'θ)) or use a loss with a `scale`')
+            if loss_scale is not None and \
+                    float(loss_scale) != float(cosine_scale):
+                raise ValueError(f'MLDecoderHead: cosine_scale={cosine_scale}'
+                                 f' differs from the loss scale {loss_scale};'
+                                 ' inference would not match training.')
         if not normalized and cosine_scale is not None:
             raise ValueError('cosine_scale is only meaningful with '
                              'normalized=True')
