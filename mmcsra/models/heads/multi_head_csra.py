@@ -371,7 +371,8 @@ class MultiHeadCSRA(BaseModule):
         if not self.cosine:
             return logits.sum(dim=1)  # [B, C]
         norms = self.class_feature_norms(self.locations(x), scores)
-        return (logits / norms).mean(dim=1)  # [B, C]
+        # clamped against rounding, as CosineLinear
+        return (logits / norms).mean(dim=1).clamp(-1.0, 1.0)  # [B, C]
 
     def class_feature_norms(self, feats: torch.Tensor,
                             scores: torch.Tensor) -> torch.Tensor:
