@@ -414,3 +414,11 @@ def test_build_label_graph_tool(tmp_path):
                                build_label_graph(TOY_ADJ, TOY_NUMS))
     with pytest.raises(ValueError, match='.npz'):
         load_tool().main([str(tmp_path / 'cfg.py'), '--out', 'x.npy'])
+    # --adjacency-out writes the normalised adjacency the neck reads ready
+    adj_out = tmp_path / 'out' / 'graph.npy'
+    load_tool().main([str(tmp_path / 'cfg.py'), '--out', str(out),
+                      '--adjacency-out', str(adj_out), '--p', '0.2'])
+    np.testing.assert_allclose(np.load(adj_out),
+                               build_label_graph(TOY_ADJ, TOY_NUMS, p=0.2))
+    ready = build_neck(cooccurrence=None, adjacency=str(adj_out))
+    np.testing.assert_allclose(ready.adjacency.numpy(), np.load(adj_out))

@@ -1,6 +1,7 @@
 """Count label co-occurrences of a dataset split for ML-GCN label graphs.
 
     python tools/build_label_graph.py CONFIG --out graph.npz [--split train]
+        [--adjacency-out adj.npy [--t 0.4] [--p 0.25] [--convention paper]]
 
 Builds ``cfg.<split>_dataloader.dataset`` (``import mmcsra`` registers the
 mmcsra datasets) with an empty pipeline, so no image is read, takes each
@@ -15,6 +16,9 @@ writes a ``.npz`` with
 This is the layout of the ML-GCN files in ``shared/label_graph``, and what
 ``LabelGraphReweightNeck(cooccurrence='graph.npz')`` reads; the neck turns
 the counts into the adjacency with its ``t``, ``p`` and ``convention``.
+With ``--adjacency-out`` the tool also writes that normalised (C, C)
+adjacency (:func:`mmcsra.utils.label_graph.build_label_graph`) as a ``.npy``
+for ``LabelGraphReweightNeck(adjacency='adj.npy')``.
 Dataset wrappers are counted as built (``RepeatDataset`` scales all counts
 alike, which leaves P(j|i) unchanged; ``ClassBalancedDataset`` does not).
 """
@@ -27,7 +31,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmengine.config import Config, DictAction
 
-from mmcsra.utils.label_graph import (binarize_adjacency,
+from mmcsra.utils.label_graph import (CONVENTIONS, binarize_adjacency,
+                                      build_label_graph,
                                       conditional_probability,
                                       count_cooccurrence)
 
@@ -44,6 +49,14 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         default='train',
         choices=['train', 'val', 'test'],
         help='which <split>_dataloader.dataset to count (default: train)')
+    parser.add_argument('--adjacency-out',
+                        help='also write the normalised adjacency (.npy)')
+    parser.add_argument('--t', type=float, default=0.4,
+                        help='binarisation threshold of P(j|i) (0.4)')
+    parser.add_argument('--p', type=float, default=0.25,
+                        help='neighbour re-weighting (0.25)')
+    parser.add_argument('--convention', default='paper', choices=CONVENTIONS,
+                        help='ML-GCN Eq. 8 (paper) or gen_A (official)')
     parser.add_argument('--cfg-options',
                         nargs='+',
                         action=DictAction,
@@ -79,6 +92,9 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     if not args.out.endswith('.npz'):
         raise ValueError(f'--out must end with .npz, got {args.out!r}')
+    if args.adjacency_out and not args.adjacency_out.endswith('.npy'):
+        raise ValueError('--adjacency-out must end with .npy, got '
+                         f'{args.adjacency_out!r}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -92,9 +108,16 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     np.savez(args.out, adj=adj, nums=nums, classes=np.asarray(classes))
-    edges = int(binarize_adjacency(conditional_probability(adj, nums)).sum())
+    if args.adjacency_out:
+        os.makedirs(osp.dirname(osp.abspath(args.adjacency_out)),
+                    exist_ok=True)
+        np.save(args.adjacency_out,
+                build_label_graph(adj, nums, t=args.t, p=args.p,
+                                  convention=args.convention))
+    edges = int(
+        binarize_adjacency(conditional_probability(adj, nums), args.t).sum())
     print(f'{len(dataset)} images, {len(classes)} classes, '
-          f'{edges} edges with P(j|i) >= 0.4 -> {args.out}')
+          f'{edges} edges with P(j|i) >= {args.t} -> {args.out}')
     return args.out
 
 
