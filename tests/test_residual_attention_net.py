@@ -228,6 +228,61 @@ def test_init_cfg_kaiming_and_constant():
     assert checked > 10
 
 
+# ---------------------------------------------------------- residual unit
+def _bn_ref(x, bn):
+    # eval-mode BN written out: (x - mean) / sqrt(var + eps) * w + b
+    shape = (1, -1, 1, 1)
+    return (x - bn.running_mean.view(shape)) / torch.sqrt(
+        bn.running_var.view(shape) + bn.eps) * bn.weight.view(shape) + \
+        bn.bias.view(shape)
+
+
+@pytest.mark.parametrize('cin,cout,stride', [(8, 8, 1), (8, 16, 2)])
+def test_pre_activation_unit_matches_formula(cin, cout, stride):
+    """He et al. 2016: y = h(x) + W3 s(BN(W2 s(BN(W1 s(BN(x)))))), with h
+    the identity or a projection of the pre-activated input; the sum is not
+    activated (a post-activation unit has the same parameter count)."""
+    unit = PreActBottleneck(cin, cout, stride=stride).eval()
+    for m in unit.modules():  # non-trivial BN statistics and affine
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.running_mean, -0.5, 0.5)
+            nn.init.uniform_(m.running_var, 0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.5, 0.5)
+    x = torch.randn(2, cin, 9, 7)
+    with torch.no_grad():
+        pre = F.relu(_bn_ref(x, unit.norm1))
+        out = F.conv2d(pre, unit.conv1.weight)
+        out = F.conv2d(F.relu(_bn_ref(out, unit.norm2)), unit.conv2.weight,
+                       stride=stride, padding=1)
+        out = F.conv2d(F.relu(_bn_ref(out, unit.norm3)), unit.conv3.weight)
+        identity = x if cin == cout and stride == 1 else F.conv2d(
+            pre, unit.projection.weight, stride=stride)
+        expected = out + identity
+        got = unit(x)
+    torch.testing.assert_close(got, expected)
+    assert (got < 0).any()  # the output is the raw sum, not ReLU'd
+
+
+def test_soft_mask_matches_formula():
+    """M(x) for 2 levels written out: d1 = R(pool x), d2 = R R(pool d1),
+    u1 = R(up(d2, d1) + S(d1)), M = sigmoid(head(up(u1, x)))."""
+    branch = SoftMaskBranch(8, num_levels=2).eval()
+    x = torch.randn(2, 8, 11, 9)
+
+    def up(t, like):
+        return F.interpolate(t, size=like.shape[-2:], mode='bilinear',
+                             align_corners=True)
+
+    with torch.no_grad():
+        d1 = branch.down[0](F.max_pool2d(x, 3, 2, 1))
+        d2 = branch.down[1](F.max_pool2d(d1, 3, 2, 1))
+        assert len(branch.down[0]) == 1 and len(branch.down[1]) == 2
+        u1 = branch.up[0](up(d2, d1) + branch.skips[0](d1))
+        expected = torch.sigmoid(branch.head(up(u1, x)))
+        torch.testing.assert_close(branch(x, x.shape[-2:]), expected)
+
+
 # ------------------------------------------------------------------ mask
 @pytest.mark.parametrize('size,pooled', [(56, [28, 14, 7]), (13, [7, 4, 2]),
                                          (1, [1, 1, 1])])
@@ -393,6 +448,9 @@ def test_demo_config_only_swaps_the_model():
 
 def test_demo_config_trains_a_few_iterations(tmp_path):
     config = osp.join(RAN_CONFIGS, 'attention56_csra_multidigits.py')
-    losses = train_few_iters(config, str(tmp_path), max_iters=3)
-    assert len(losses) == 3
+    # one batch of 8 canvases seen at every iteration: the loss must fall
+    losses = train_few_iters(config, str(tmp_path), max_iters=5,
+                             num_samples=8, batch_size=8)
+    assert len(losses) == 5
     assert all(math.isfinite(v) and v > 0 for v in losses)
+    assert losses[-1] < losses[0] - 0.05
