@@ -381,3 +381,16 @@ def test_bad_index_is_refused(tmp_path, models, message):
     (tmp_path / 'model-index.yml').write_text('Import:\n  - metafile.yml\n')
     with pytest.raises(ValueError, match=re.escape(message)):
         load_model_index(str(tmp_path / 'model-index.yml'))
+
+
+def test_registered_in_mmpretrain_model_hub():
+    """MMPretrain's ModelHub finds every mmcsra model (issue 6)."""
+    import mmpretrain
+    from mmcsra.apis import register_to_mmpretrain
+    register_to_mmpretrain()
+    register_to_mmpretrain()  # idempotent
+    assert set(mmpretrain.list_models('csra_')) >= {
+        n.lower() for n in list_models('csra_')}
+    model = mmpretrain.get_model('csra_resnet18_multidigits')
+    assert type(model.head).__name__ == 'CSRAHead'
+    assert model.head.num_classes == 10

@@ -40,7 +40,7 @@ from mmcsra.version import __version__
 __all__ = [
     'ModelInfo', 'model_index_path', 'load_model_index', 'list_models',
     'get_model_info', 'get_model', 'publish_checkpoint',
-    'to_plain_python'
+    'to_plain_python', 'register_to_mmpretrain'
 ]
 
 #: Directory holding ``model-index.yml`` and ``configs/`` (the source root).
@@ -205,6 +205,31 @@ def get_model_info(name: str) -> ModelInfo:
         raise ValueError(f'no model named {name!r} in {model_index_path()}; '
                          'see mmcsra.apis.list_models()')
     return copy.deepcopy(info)
+
+
+_REGISTERED_WITH_MMPRETRAIN = False
+
+
+def register_to_mmpretrain() -> None:
+    """Register mmcsra's index with MMPretrain's ``ModelHub`` (idempotent).
+
+    After it, ``mmpretrain.list_models('csra_*')`` / ``mmpretrain.get_model``
+    and MMPretrain's inferencers find mmcsra's models by name. mmcsra's own
+    :func:`get_model` stays the strict entry point (``pretrained=True``
+    without published weights is an error there, a warning in MMPretrain).
+    """
+    global _REGISTERED_WITH_MMPRETRAIN
+    if _REGISTERED_WITH_MMPRETRAIN:
+        return
+    from mmpretrain.apis import ModelHub
+
+    ModelHub._register_mmpretrain_models()  # keep MMPretrain's own first
+    clash = sorted(set(_index()) & set(ModelHub._models_dict))
+    if clash:
+        raise ValueError(f'mmcsra model names {clash} are already in '
+                         "MMPretrain's ModelHub")
+    ModelHub.register_model_index(model_index_path(), config_prefix=REPO_ROOT)
+    _REGISTERED_WITH_MMPRETRAIN = True
 
 
 def get_model(model: Union[str, os.PathLike, Config],
