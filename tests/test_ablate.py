@@ -403,3 +403,28 @@ def test_no_validation_falls_back_to_test_tool(grid_run, tmp_path):
     assert record['metrics'].keys() == reference.keys()
     for key, value in reference.items():
         assert record['metrics'][key] == pytest.approx(value, abs=1e-6)
+
+
+def test_plot_has_one_line_per_heads_value(tmp_path):
+    """mAP vs λ: one panel per mode, one line per H with the means at the
+    grid's λ values; the λ-free avg points are flat lines."""
+    axes = ab.parse_grid(['mode=avg,residual', 'heads=1,2', 'lam=0.1,0.5'])
+    recs = []
+    for p in ab.expand_grid(axes):
+        lam = p.values.get('lam', 0.0)
+        value = 10 * p.values['heads'] + 100 * lam
+        recs.append(dict(point=p.name, values=p.values, seed=0,
+                         metrics={MAP: value}))
+    fig = ab.plot_metric_vs_lam(ab.aggregate(recs), axes, {}, MAP,
+                                str(tmp_path / 'p.png'))
+    avg, residual = fig.axes[:2]
+    assert avg.get_title() == 'mode=avg' and \
+        residual.get_title() == 'mode=residual'
+    lines = {c.get_label(): c.lines[0] for c in residual.containers}
+    assert set(lines) == {'H=1', 'H=2'}  # errorbar containers
+    for h in (1, 2):
+        xs, ys = lines[f'H={h}'].get_data()
+        assert list(xs) == [0.1, 0.5]
+        assert list(ys) == pytest.approx([10 * h + 10, 10 * h + 50])
+    flat = {ln.get_label(): list(ln.get_ydata()) for ln in avg.get_lines()}
+    assert flat == {'H=1 (λ-free)': [10, 10], 'H=2 (λ-free)': [20, 20]}

@@ -205,3 +205,16 @@ def test_infer_tool_json(fixed_model, canvases, tmp_path, capsys):
         assert result['labels'] == [2, 6, 8, 3, 1]
         assert result['classes'] == ['two', 'six', 'eight', 'three', 'one']
         assert len(result['pred_score']) == 10
+
+
+def test_folder_shows_a_progress_bar(fixed_model, canvases, capsys):
+    """A folder (3 images) draws mmengine's bar on stderr; one image and
+    progress=False do not."""
+    inferencer = MultiLabelInferencer(fixed_model, thr=0.5)
+    inferencer(canvases['folder'])
+    err = capsys.readouterr().err
+    assert '3/3' in err
+    inferencer(canvases['paths'][0])
+    assert '1/1' not in capsys.readouterr().err
+    inferencer(canvases['folder'], progress=False)
+    assert '3/3' not in capsys.readouterr().err
