@@ -101,6 +101,26 @@ def test_code_executing_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_code_executing_pickle_from_a_url_is_refused(tmp_path,
+                                                      monkeypatch):
+    """``load_from='https://...'`` / ``init_cfg`` Pretrained URLs: the
+    download lands in the torch hub cache; a cached malicious file (no
+    network needed) must be refused, not unpickled with weights_only=False
+    as torch.hub.load_state_dict_from_url does by default."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
+    marker = tmp_path / 'pwned'
+    cache = tmp_path / 'hub' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    torch.save({'state_dict': {}, 'x': _RunsCode(marker)},
+               cache / 'evil.pth')
+    for url in ('https://example.invalid/evil.pth',
+                'http://example.invalid/evil.pth'):
+        with pytest.raises(UnsafeCheckpointError):
+            CheckpointLoader.load_checkpoint(url, map_location='cpu')
+    assert not marker.exists()
+
+
 def test_getattr_is_restricted_to_history_buffers(tmp_path):
     ckpt = tmp_path / 'walks.pth'
     torch.save({'x': _WalksAttributes()}, ckpt)

@@ -187,13 +187,52 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
             f'tensors. torch said: {err}') from err
 
 
+def safe_load_from_http(filename: str, map_location: Any = None,
+                        model_dir: Any = None, progress: bool = False) -> Any:
+    """mmengine's ``load_from_http`` with :func:`safe_torch_load`.
+
+    mmengine downloads through ``torch.hub.load_state_dict_from_url``, whose
+    ``weights_only`` defaults to False: a checkpoint URL (or a file placed in
+    the hub cache under its name) would be unpickled with arbitrary code.
+    Here the file is downloaded (rank 0 first, as mmengine does) into the
+    same cache and read with the allow-list.
+    """
+    from urllib.parse import urlparse
+
+    import torch.distributed as dist
+    from mmengine.dist import get_dist_info
+    from torch.hub import download_url_to_file, get_dir
+
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+    rank, world_size = get_dist_info()
+
+    def fetch():
+        if not osp.exists(cached):
+            os.makedirs(model_dir, exist_ok=True)
+            download_url_to_file(filename, cached, progress=progress)
+
+    if rank == 0:
+        fetch()
+    if world_size > 1:
+        dist.barrier()
+        fetch()
+    return safe_torch_load(cached, map_location=map_location)
+
+
 def _register_safe_checkpoint_loader() -> None:
+    from mmengine.runner import checkpoint
     from mmengine.runner.checkpoint import CheckpointLoader
 
     # '' is mmengine's scheme for local paths; force replaces its loader,
     # which calls torch.load without an allow-list.
     CheckpointLoader.register_scheme(
         prefixes='', loader=safe_torch_load, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=safe_load_from_http,
+        force=True)
+    # torchvision:// and mmcls:// call the module's load_from_http by name
+    checkpoint.load_from_http = safe_load_from_http
 
 
 # ---------------------------------------------------------------- packaging
