@@ -168,8 +168,10 @@ def test_nan_on_one_rank_stops_every_rank_before_saving(tmp_path):
     where = 'Training stopped at epoch 1, batch 4/4 (global iteration 4)'
     after = ('No checkpoint of this state is saved. No checkpoint was saved '
              'in this run.')
+    # rank 1's head computed NaN logits from its NaN weight
     assert (f'NonFiniteTrainingError: {where}: rank 1: non-finite loss '
-            f'(loss=nan). {after}') in text, text[-6000:]
-    assert (f'NonFiniteTrainingError: {where}: rank 0: a non-finite loss or '
-            f'weights on another rank. {after}') in text, text[-6000:]
+            f'(loss=nan); non-finite logits (output of model.head). '
+            f'{after}') in text, text[-6000:]
+    assert (f'NonFiniteTrainingError: {where}: rank 0: a non-finite loss, '
+            f'logits or weights on another rank. {after}') in text, text[-6000:]
     assert checkpoints(str(tmp_path / 'work')) == []

@@ -429,6 +429,46 @@ def test_inf_weight_after_finite_step_stops_training(tmp_path):
     assert checkpoints(str(tmp_path)) == ['epoch_1.pth']
 
 
+def test_infinite_logits_under_a_clamping_loss_stop_training(tmp_path):
+    """The asymmetric loss clamps probabilities: -inf logits give a finite
+    loss and finite gradients, so only the logits check sees them. A head
+    whose training forward returns -inf for class 0 from iteration 6 on
+    stops there, before epoch 2's checkpoint."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(TINY)
+    cfg.work_dir = str(tmp_path)
+    cfg.model.head.loss = dict(type='MultiLabelAsymmetricLoss')
+    cfg.custom_hooks = [dict(type='NonFiniteGuardHook')]
+    cfg.default_hooks.pop('non_finite_guard')
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.randomness = dict(seed=0, deterministic=False)
+    runner = Runner.from_cfg(cfg)
+
+    def poison(module, args, output):
+        if module.training and runner.iter + 1 >= ITERS_PER_EPOCH + 2:
+            output = output.clone()
+            output[:, 0] = float('-inf')
+            return output
+
+    # registered first, so the guard's hook (added in before_train) sees it
+    runner.model.head.register_forward_hook(poison)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(NonFiniteTrainingError) as info:
+            runner.train()
+    finally:
+        torch.set_num_threads(threads)
+    message = str(info.value)
+    assert message.startswith('Training stopped at epoch 2, batch 2/4 '
+                              '(global iteration 6): non-finite logits')
+    assert checkpoints(str(tmp_path)) == ['epoch_1.pth']
+
+
 def test_without_guard_the_poisoned_state_is_saved(tmp_path):
     """Control for the two tests above: the same NaN without the guard
     trains on and writes NaN weights into epoch 2's checkpoint."""
