@@ -78,6 +78,21 @@ def ref_maxpool(x, p):
     return out
 
 
+def ref_adaptive_maxpool(x, grid):
+    """Adaptive max pooling to ``grid`` (capped at the map's size): cell i
+    covers rows floor(i*H/G) .. ceil((i+1)*H/G) - 1, columns likewise."""
+    h, w = x.shape[-2:]
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    gh, gw = min(gh, h), min(gw, w)
+    out = torch.empty(*x.shape[:2], gh, gw)
+    for i in range(gh):
+        rows = slice(math.floor(i * h / gh), math.ceil((i + 1) * h / gh))
+        for j in range(gw):
+            cols = slice(math.floor(j * w / gw), math.ceil((j + 1) * w / gw))
+            out[:, :, i, j] = x[:, :, rows, cols].amax(dim=(2, 3))
+    return out
+
+
 def ref_position(height, width, dims, temperature=10000.0):
     """Per-token loop over the sine formula, row half then column half."""
     half = dims // 2
@@ -122,12 +137,17 @@ def tokens(x):
     return x.flatten(2).transpose(1, 2)
 
 
-def ref_fusion(layer, upper, lower, pool):
-    """CLF: query = up(upper), keys/values = maxpool(lower), residual lower."""
+def ref_fusion(layer, upper, lower, pool, grid=None):
+    """CLF: query = up(upper), keys/values = maxpool(lower), residual lower.
+
+    ``pool``: window p (or None); ``grid``: adaptive grid (or None)."""
     b, dims, height, width = lower.shape
     q = tokens(ref_nearest(upper, height, width)) + ref_position(
         height, width, dims)
-    mem = lower if pool is None else ref_maxpool(lower, pool)
+    if grid is not None:
+        mem = ref_adaptive_maxpool(lower, grid)
+    else:
+        mem = lower if pool is None else ref_maxpool(lower, pool)
     v = tokens(mem)
     k = v + ref_position(*mem.shape[-2:], dims)
     y = ref_layer_norm(tokens(lower) + ref_mha(layer.attn, q, k, v),
@@ -243,6 +263,62 @@ def test_pre_max_equals_plain_attention_on_pooled_keys(pool, lower_size):
         assert (layer(upper, lower) - plain).abs().max() > 1e-3
 
 
+def grid_layer(grid, explicit=False, seed=3):
+    torch.manual_seed(seed)
+    return CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=None,
+                                 explicit_softmax=explicit,
+                                 pool_output_size=grid).eval()
+
+
+@pytest.mark.parametrize('explicit', [False, True])
+@pytest.mark.parametrize('grid', [3, (2, 4), (4, 8)])
+@pytest.mark.parametrize('lower_size', [(8, 8), (7, 5), (13, 10)])
+def test_grid_pre_max_equals_plain_attention_on_adaptive_pooled_keys(
+        grid, lower_size, explicit):
+    layer = grid_layer(grid, explicit)
+    lower = torch.randn(2, D, *lower_size)
+    upper = torch.randn(2, D, (lower_size[0] + 1) // 2,
+                        (lower_size[1] + 1) // 2)
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    with torch.no_grad():
+        assert layer.pool_keys(lower).shape[-2:] == (min(gh, lower_size[0]),
+                                                     min(gw, lower_size[1]))
+        got = layer(upper, lower)
+        torch.testing.assert_close(
+            got, ref_fusion(layer, upper, lower, None, grid=grid))
+        # every case here pools at least one axis: not plain attention
+        assert_differs(got, ref_fusion(layer, upper, lower, None))
+
+
+def test_grid_pre_max_special_cases():
+    """A grid at least the map's size is plain attention (no key is
+    duplicated); a grid that divides the map is the window p = H / G."""
+    layer = grid_layer(4)
+    upper = torch.randn(2, D, 2, 2)
+    with torch.no_grad():
+        small = torch.randn(2, D, 3, 4)  # grid 4 >= 3 x 4: not pooled
+        torch.testing.assert_close(layer.pool_keys(small), small, rtol=0,
+                                   atol=0)
+        torch.testing.assert_close(
+            layer(upper, small), ref_fusion(layer, upper, small, None))
+        lower = torch.randn(2, D, 8, 8)  # grid 4 on 8 x 8 = window 2
+        torch.testing.assert_close(layer.pool_keys(lower),
+                                   ref_maxpool(lower, 2), rtol=0, atol=0)
+
+
+def test_grid_keeps_the_key_count_fixed():
+    """The point of the grid: as the level grows the keys stay G_h x G_w
+    (a window's keys grow with the level)."""
+    grid = grid_layer((3, 5))
+    window = CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=2,
+                                   explicit_softmax=False)
+    for side in (5, 24, 97):
+        lower = torch.randn(1, D, side, side)
+        assert grid.pool_keys(lower).shape[-2:] == (3, 5)
+        assert window.pool_keys(lower).shape[-2:] == (math.ceil(side / 2),
+                                                      math.ceil(side / 2))
+
+
 def test_full_neck_matches_reference():
     torch.manual_seed(4)
     neck = make_neck(pool_size=2)
@@ -254,6 +330,34 @@ def test_full_neck_matches_reference():
         f3 = ref_fusion(neck.fusion_layers[1], f4, p3, 2)
         for got, ref in zip(neck(inputs), (f3, f4, f5)):
             torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize('grid', [3, [3, 2]])
+def test_full_neck_with_grid_matches_reference(grid):
+    torch.manual_seed(12)
+    neck = make_neck(pool_size=None, pool_output_size=grid)
+    expected = (3, 3) if grid == 3 else (3, 2)  # a config list -> a tuple
+    assert neck.pool_output_size == expected
+    for layer in neck.fusion_layers:
+        assert layer.pool_size is None
+        assert layer.pool_output_size == expected
+        assert layer.attn.explicit_softmax is False  # pre-max: fused SDPA
+    inputs = stage_inputs(16, 14)
+    with torch.no_grad():
+        p3, p4, p5 = ref_fpn(neck, inputs)
+        f5 = ref_encoder(neck.long_range, p5)
+        f4 = ref_fusion(neck.fusion_layers[0], f5, p4, None, grid=grid)
+        f3 = ref_fusion(neck.fusion_layers[1], f4, p3, None, grid=grid)
+        for got, ref in zip(neck(inputs), (f3, f4, f5)):
+            torch.testing.assert_close(got, ref)
+
+
+def test_default_neck_pools_with_the_window():
+    """The default (and every existing config): window p = 2, no grid."""
+    neck = MODELS.build(dict(type='CrossLayerAggregationNeck'))
+    assert (neck.pool_size, neck.pool_output_size) == (2, None)
+    for layer in neck.fusion_layers:
+        assert (layer.pool_size, layer.pool_output_size) == (2, None)
 
 
 # ---------------------------------------------------------------- ablation
@@ -339,10 +443,46 @@ def test_ablation_plain_attention(explicit):
     (dict(fusion_attention='linear'), 'fusion_attention'),
     (dict(pool_size=0), 'pool_size'),
     (dict(num_heads=3), 'divisible'),
+    # a window and a grid together (make_neck sets pool_size=2)
+    (dict(pool_output_size=4), 'mutually exclusive'),
+    (dict(pool_size=3, pool_output_size=(4, 4)), 'mutually exclusive'),
+    # pre-max with neither
+    (dict(pool_size=None), 'needs pool_size'),
+    # a grid for plain attention, which pools nothing
+    (dict(fusion_attention='plain', pool_size=None, pool_output_size=4),
+     'does not pool'),
+    # malformed grids
+    (dict(pool_size=None, pool_output_size=0), 'pool_output_size must be'),
+    (dict(pool_size=None, pool_output_size=(3, 0)),
+     'pool_output_size must be'),
+    (dict(pool_size=None, pool_output_size=(1, 2, 3)),
+     'pool_output_size must be'),
+    (dict(pool_size=None, pool_output_size=2.5), 'pool_output_size must be'),
+    (dict(pool_size=None, pool_output_size=True),
+     'pool_output_size must be'),
+    (dict(pool_size=None, pool_output_size='4'), 'pool_output_size must be'),
 ])
 def test_neck_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_neck(**kwargs)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(pool_size=2, pool_output_size=3), 'mutually exclusive'),
+    (dict(pool_size=0), 'pool_size'),
+    (dict(pool_size=None, pool_output_size=(0, 1)),
+     'pool_output_size must be'),
+])
+def test_fusion_layer_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0,
+                              explicit_softmax=False, **kwargs)
+
+
+def test_plain_attention_accepts_no_window():
+    """``fusion_attention='plain'`` ignores the window, so None is fine."""
+    neck = make_neck(fusion_attention='plain', pool_size=None)
+    assert [layer.pool_size for layer in neck.fusion_layers] == [None, None]
 
 
 def test_neck_rejects_bad_inputs():
@@ -381,24 +521,30 @@ def saved_tensor_bytes(layer, upper, lower):
     return sum(storages.values()), sum(matrix.values())
 
 
-def fusion_memory(pool, explicit, side):
+def fusion_memory(pool, explicit, side, grid=None):
+    """``saved_tensor_bytes`` of one fusion layer at a ``side x side`` lower
+    level (window ``pool``, or adaptive ``grid``, or plain)."""
     torch.manual_seed(9)
     layer = CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=pool,
-                                  explicit_softmax=explicit).train()
+                                  explicit_softmax=explicit,
+                                  pool_output_size=grid).train()
     lower = torch.randn(1, D, side, side, requires_grad=True)
     upper = torch.randn(1, D, side // 2, side // 2, requires_grad=True)
     return saved_tensor_bytes(layer, upper, lower)
 
 
-def test_fusion_memory_plain_quadratic_pre_max_linear():
-    """Token count N = 24^2 = 576 and 4N = 48^2 = 2304.
+def test_fusion_memory_neck_kernels_fused_pre_max_vs_explicit_plain():
+    """The neck's two fusion modes as built, on DIFFERENT kernels.
 
-    Plain attention as in the paper's baseline (explicit softmax, the
-    matrix is kept for backward) grows ~16x (measured 14.3x); pre-max
-    attention, the neck's default (SDPA's fused kernel on N x N/p^2 keys),
-    grows ~4x (measured 3.9x). The linear growth is the fused kernel's
-    doing: the same pooled attention with an explicit softmax still grows
-    quadratically (11.6x), only p^2 = 4 times smaller in its matrix.
+    Token count N = 24^2 = 576 and 4N = 48^2 = 2304. Plain attention as the
+    neck builds it (explicit softmax, the N x N matrix kept for backward)
+    grows ~16x (measured 14.3x); window pre-max as the neck builds it
+    (p = 2 through SDPA's fused kernel) grows ~4x (measured 3.9x). That
+    linear growth is the fused kernel's, not the pooling's: the same
+    window pre-max with an explicit softmax still grows quadratically
+    (measured 11.6x), its matrix only p^2 = 4 times smaller. For the
+    cost of the poolings themselves on one kernel, see
+    ``test_fusion_memory_same_explicit_kernel``.
     """
     plain = [fusion_memory(None, True, s)[0] for s in (24, 48)]
     pre_max = [fusion_memory(2, False, s)[0] for s in (24, 48)]
@@ -427,13 +573,58 @@ def test_pooling_shrinks_attention_matrix_by_p_squared(pool):
     assert plain / pre_max == pool**2
 
 
+@pytest.mark.parametrize('grid', [4, 6])
+def test_fusion_memory_same_explicit_kernel(grid):
+    """Cost of the poolings on ONE kernel (explicit softmax, the matrix is
+    stored for backward, as in a non-fused implementation), at
+    N = 24^2 and 4N = 48^2 tokens:
+
+    * plain, N x N matrix: grows ~16x (measured 14.3x in total, exactly
+      16x in the matrix);
+    * window p = 2, N x N/4: still quadratic (measured 11.6x in total,
+      exactly 16x in the matrix), the matrix p^2 = 4 times smaller;
+    * grid G x G, N x G^2: linear (measured 3.9x in total for G = 4 and 6,
+      exactly 4x in the matrix).
+
+    The totals are below the matrix ratios because the linear parts
+    (projections, FFN, norms) are in them too.
+    """
+    sides, window = (24, 48), 2
+    plain = [fusion_memory(None, True, s) for s in sides]
+    pooled = [fusion_memory(window, True, s) for s in sides]
+    gridded = [fusion_memory(None, True, s, grid=grid) for s in sides]
+
+    def ratio(memory, which):  # 4N over N; which: 0 total, 1 matrix
+        return memory[1][which] / memory[0][which]
+
+    # the matrices: exact from the shapes
+    copies = plain[0][1] // (HEADS * 4 * sides[0]**4)  # float32, batch 1
+    assert copies >= 1
+    for side, p, w, g in zip(sides, plain, pooled, gridded):
+        n = side * side
+        assert p[1] == copies * HEADS * 4 * n * n
+        assert w[1] == copies * HEADS * 4 * n * math.ceil(side / window)**2
+        assert g[1] == copies * HEADS * 4 * n * grid * grid
+        assert p[1] == window**2 * w[1]
+    assert ratio(plain, 1) == ratio(pooled, 1) == 16
+    assert ratio(gridded, 1) == 4
+
+    # the totals: quadratic, quadratic / p^2, linear
+    assert 12 <= ratio(plain, 0) <= 16.5, plain
+    assert 10 <= ratio(pooled, 0) <= 16.5, pooled
+    assert 3.5 <= ratio(gridded, 0) <= 4.5, gridded
+    assert gridded[1][0] < pooled[1][0] < plain[1][0]
+
+
 def test_sdpa_kernel_keeps_no_attention_matrix():
     """Why the plain baseline uses an explicit softmax: through SDPA's
     fused CPU kernel even unpooled attention saves no [N, N] matrix (if
-    this fails, the kernel changed and the pre-max memory test above must
-    be re-read)."""
+    this fails, the kernel changed and
+    ``test_fusion_memory_neck_kernels_fused_pre_max_vs_explicit_plain``
+    must be re-read)."""
     assert fusion_memory(None, False, 24)[1] == 0
     assert fusion_memory(None, True, 24)[1] > 0
+    assert fusion_memory(None, False, 24, grid=4)[1] == 0
 
 
 # -------------------------------------------------------------------- head
