@@ -223,3 +223,360 @@ def test_image_classifier_train_step_equals_manual_sam():
         torch.testing.assert_close(p, p_ref, msg=name)
     # the step moved the classifier weights
     assert (head.fc.weight - fc_before).abs().max() > 1e-4
+
+
+# ------------------------------------------- AmpSAMOptimWrapper (on CPU)
+XF = torch.tensor(X, dtype=torch.float32)
+YF = torch.tensor(Y, dtype=torch.float32)
+
+
+class FloatMLP(BaseModel):
+    """y_hat = fc2(tanh(fc1(x))), loss = mean((y_hat - y)^2), in float32
+    (autocast casts float32, not float64). Records whether each forward ran
+    under CPU autocast."""
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.fc1 = nn.Linear(2, 4)
+        self.fc2 = nn.Linear(4, 1)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator))
+        self.autocast_calls = []
+
+    def forward(self, inputs, targets=None, mode='loss'):
+        self.autocast_calls.append(torch.is_autocast_enabled('cpu'))
+        pred = self.fc2(torch.tanh(self.fc1(inputs))).squeeze(-1)  # [B]
+        return dict(loss=((pred.float() - targets)**2).mean())
+
+
+def build_amp_sam(model, **kwargs):
+    cfg = dict(type='AmpSAMOptimWrapper', dtype='bfloat16',
+               optimizer=dict(type='SGD', lr=0.1))
+    cfg.update(kwargs)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return build_optim_wrapper(model, cfg)
+
+
+def amp_sam_step_by_hand(model, x, y, lr, rho, adaptive, dtype):
+    """SAM / ASAM (eta 0) on ``model`` in place, both gradients computed by
+    plain autograd under torch.autocast('cpu', dtype) (fp32 if dtype is
+    None), no loss scaling."""
+    params = list(model.parameters())
+    originals = [p.detach().clone() for p in params]
+
+    def grads_at_current_weights():
+        with torch.autocast('cpu', dtype=dtype or torch.bfloat16,
+                            enabled=dtype is not None):
+            loss = model(x, y)['loss']
+        return torch.autograd.grad(loss, params)
+
+    grads = grads_at_current_weights()
+    scales = [p.detach().abs() if adaptive else torch.ones_like(p)
+              for p in params]  # T_w
+    norm = torch.sqrt(sum(((t * g)**2).sum() for t, g in zip(scales, grads)))
+    with torch.no_grad():
+        for p, t, g in zip(params, scales, grads):
+            p.add_(rho * t**2 * g / norm)
+    grads_perturbed = grads_at_current_weights()
+    with torch.no_grad():
+        for p, w, gp in zip(params, originals, grads_perturbed):
+            p.copy_(w - lr * gp)
+
+
+@pytest.mark.parametrize('adaptive,rho', [(False, 0.05), (True, 0.5)])
+@pytest.mark.parametrize('loss_scale', [2.0**10, dict(init_scale=2.0**12)])
+@pytest.mark.parametrize('nested', [False, True])
+def test_amp_one_step_equals_hand_computed(adaptive, rho, loss_scale,
+                                           nested):
+    """Power-of-two loss scales are exact, so one step equals SAM with both
+    gradients computed under bfloat16 autocast. ``nested``: train_step
+    inside an enclosing autocast region, whose weight cache would otherwise
+    feed the low-precision copies of w to the pass at w + eps."""
+    from mmcsra.engine.optimizers import AmpSAMOptimWrapper
+    model, reference, fp32 = FloatMLP(), FloatMLP(), FloatMLP()
+    wrapper = build_amp_sam(model, rho=rho, adaptive=adaptive,
+                            loss_scale=loss_scale)
+    assert isinstance(wrapper, AmpSAMOptimWrapper)
+    assert wrapper.device_type == 'cpu'
+    data = dict(inputs=XF, targets=YF)
+    if nested:
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            log_vars = model.train_step(data, wrapper)
+    else:
+        log_vars = model.train_step(data, wrapper)
+    assert model.autocast_calls == [True, True]  # both passes in autocast
+    amp_sam_step_by_hand(reference, XF, YF, 0.1, rho, adaptive,
+                         torch.bfloat16)
+    for (name, p), p_ref in zip(model.named_parameters(),
+                                reference.parameters()):
+        torch.testing.assert_close(p, p_ref, rtol=1e-6, atol=1e-6, msg=name)
+    assert all(p.grad is None for p in model.parameters())
+    # the logged loss is the first pass's, at w
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss_at_w = FloatMLP()(XF, YF)['loss']
+    assert log_vars['loss'].item() == pytest.approx(loss_at_w.item())
+    # autocast mattered: the fp32 SAM step lands elsewhere
+    amp_sam_step_by_hand(fp32, XF, YF, 0.1, rho, adaptive, None)
+    diff = max((p - q).abs().max().item()
+               for p, q in zip(model.parameters(), fp32.parameters()))
+    assert diff > 1e-4
+    # a finite step: no back-off; the static scale stays, the dynamic one
+    # grows only after growth_interval (2000) finite steps
+    expected = loss_scale if isinstance(loss_scale, float) else 2.0**12
+    assert wrapper.loss_scaler.get_scale() == expected
+
+
+def record_leaf_grads(model):
+    """The gradients autograd writes into each parameter (before the
+    wrapper touches them)."""
+    seen = []
+    for p in model.parameters():
+        p.register_hook(lambda grad: seen.append(grad.detach().clone()))
+    return seen
+
+
+def test_amp_first_pass_overflow_skips_the_step():
+    """Scaled first-pass gradients overflow: no perturbation, no second
+    forward, the weights stay w, the dynamic scale halves."""
+    model = FloatMLP()
+    w0 = [p.detach().clone() for p in model.parameters()]
+    wrapper = build_amp_sam(model, loss_scale=dict(init_scale=2.0**127))
+    seen = record_leaf_grads(model)
+    model.train_step(dict(inputs=XF, targets=100 * YF), wrapper)
+    # it really overflowed: some scaled gradient is inf / NaN
+    assert len(seen) == len(w0)  # one backward only
+    assert not all(torch.isfinite(g).all() for g in seen)
+    assert model.autocast_calls == [True]  # the w + eps forward never ran
+    for p, w in zip(model.parameters(), w0):
+        assert torch.equal(p, w)  # not left at w + eps, no step
+    assert wrapper.loss_scaler.get_scale() == 2.0**126  # backoff 0.5
+    # sane batches: the scale halves on every overflow (one forward each)
+    # until the scaled gradients are finite, then SAM steps (two forwards)
+    for skipped in range(1, 40):
+        model.autocast_calls.clear()
+        model.train_step(dict(inputs=XF, targets=YF), wrapper)
+        if len(model.autocast_calls) == 2:
+            break
+        assert model.autocast_calls == [True]
+        assert wrapper.loss_scaler.get_scale() == 2.0**(126 - skipped)
+    assert model.autocast_calls == [True, True]
+    assert 1 < skipped < 39
+    assert wrapper.loss_scaler.get_scale() == 2.0**(126 - skipped + 1)
+    assert any(not torch.equal(p, w)
+               for p, w in zip(model.parameters(), w0))
+
+
+def test_amp_second_pass_overflow_restores_w_and_skips():
+    """Finite g, non-finite g' (a closure whose loss overflows once
+    scaled): the weights are restored to w exactly and the step is
+    skipped."""
+    model = FloatMLP()
+    w0 = [p.detach().clone() for p in model.parameters()]
+    wrapper = build_amp_sam(model, loss_scale=dict(init_scale=2.0**10))
+    calls = []
+
+    def closure():
+        calls.append(torch.is_autocast_enabled('cpu'))
+        return model(XF, YF)['loss'] * 3e38  # x 2^10 overflows
+
+    with wrapper.optim_context(model):
+        loss = model(XF, YF)['loss']
+    wrapper.update_params(loss, closure=closure)
+    assert calls == [True]
+    for p, w in zip(model.parameters(), w0):
+        assert torch.equal(p, w)
+    assert wrapper.loss_scaler.get_scale() == 2.0**9
+
+
+def test_amp_clip_grad_clips_the_unscaled_gradient():
+    """clip_grad sees g' / S: the step is lr * clip(g'), whatever S."""
+    steps = []
+    for scale in (2.0**4, 2.0**14):
+        model = FloatMLP()
+        w0 = [p.detach().clone() for p in model.parameters()]
+        wrapper = build_amp_sam(model, loss_scale=scale,
+                                clip_grad=dict(max_norm=0.01))
+        model.train_step(dict(inputs=XF, targets=YF), wrapper)
+        step = torch.sqrt(sum(((p - w)**2).sum()
+                              for p, w in zip(model.parameters(), w0)))
+        steps.append(step.item())
+    np.testing.assert_allclose(steps, [0.1 * 0.01] * 2, rtol=1e-4)
+
+
+def test_amp_state_dict_round_trip():
+    model = FloatMLP()
+    wrapper = build_amp_sam(
+        model, loss_scale=dict(init_scale=2.0**8, growth_interval=1),
+        optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    model.train_step(dict(inputs=XF, targets=YF), wrapper)
+    assert wrapper.loss_scaler.get_scale() == 2.0**9  # grew after 1 step
+    state = wrapper.state_dict()
+    assert state['loss_scaler']['scale'] == 2.0**9
+    assert state['loss_scaler']['growth_interval'] == 1
+
+    other = build_amp_sam(FloatMLP(),
+                          optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    assert other.loss_scaler.get_scale() == 2.0**16  # 'dynamic' default
+    other.load_state_dict(copy.deepcopy(state))
+    assert other.loss_scaler.state_dict() == wrapper.loss_scaler.state_dict()
+    buffers = [s['momentum_buffer'] for s in state['state'].values()]
+    loaded = [s['momentum_buffer']
+              for s in other.optimizer.state_dict()['state'].values()]
+    assert len(buffers) == 4
+    for b, b_loaded in zip(buffers, loaded):
+        assert torch.equal(b, b_loaded)
+    # a fp32 SAM checkpoint (no 'loss_scaler'): the optimizer only
+    fresh = build_amp_sam(FloatMLP(), loss_scale=2.0**5,
+                          optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    sam_state = build_sam(FloatMLP(), optimizer=dict(
+        type='SGD', lr=0.1, momentum=0.9)).state_dict()
+    fresh.load_state_dict(sam_state)
+    assert fresh.loss_scaler.get_scale() == 2.0**5
+
+
+def test_amp_arguments():
+    model = FloatMLP()
+    with pytest.raises(ValueError, match='dtype'):
+        build_amp_sam(model, dtype='float32')
+    with pytest.raises(TypeError, match='loss_scale'):
+        build_amp_sam(model, loss_scale=[1.0])
+    with pytest.raises(ValueError, match='loss_scale'):
+        build_amp_sam(model, loss_scale='static')
+    with pytest.raises(ValueError, match='loss_scale'):
+        build_amp_sam(model, loss_scale=0.0)
+    with pytest.raises(ValueError, match='accumulative_counts=1'):
+        build_amp_sam(model, accumulative_counts=2)
+    wrapper = build_amp_sam(model, dtype=None)
+    assert wrapper.cast_dtype == torch.bfloat16  # CPU autocast default
+    # a half-precision loss is fine here (fp32 SAM refuses it)
+    wrapper.update_params(model(XF, YF)['loss'].bfloat16(),
+                          closure=lambda: model(XF, YF)['loss'])
+    assert wrapper.inner_count == 1 and len(model.autocast_calls) == 2
+
+
+class DigitImages(torch.utils.data.Dataset):
+    """Random 6 x 6 images with two multi-label samples per pair."""
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(1)
+        self.images = torch.rand(6, 3, 6, 6, generator=generator) * 255
+        self.labels = [[0, 2], [3], [1], [0, 1], [2, 3], [1]]
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        sample = DataSample().set_gt_label(self.labels[index])
+        sample.set_field(torch.zeros(0, dtype=torch.long), 'gt_ignore')
+        return dict(inputs=self.images[index], data_samples=sample)
+
+
+def test_amp_runner_trains_image_classifier(tmp_path):
+    """The Runner with an ImageClassifier (AAM head) and
+    AmpSAMOptimWrapper(dtype='bfloat16'): 3 iterations, 2 forwards each
+    under autocast, finite losses, the weights move."""
+    from mmcsra.engine.optimizers import AmpSAMOptimWrapper
+    torch.manual_seed(0)
+    head = CosineClsHead(
+        num_classes=4, in_channels=8,
+        loss=dict(type='AsymmetricAngularMarginLoss', scale=10.0,
+                  margin=0.1, gamma_neg=1.0, clip=0.05))
+    model = ImageClassifier(
+        backbone=TinyConv(), head=head,
+        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=4,
+                               mean=[127.5] * 3, std=[127.5] * 3))
+    autocast_calls = []
+    model.register_forward_pre_hook(
+        lambda module, args: autocast_calls.append(
+            torch.is_autocast_enabled('cpu')))
+    conv_before = model.backbone.conv.weight.detach().clone()
+    runner = Runner(
+        model=model,
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=DigitImages(),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='pseudo_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=3),
+        optim_wrapper=dict(
+            type='AmpSAMOptimWrapper',
+            rho=0.05,
+            dtype='bfloat16',
+            optimizer=dict(type='SGD', lr=0.5)),
+        default_hooks=dict(checkpoint=None),
+        default_scope='mmpretrain',
+        log_level='WARNING')
+    runner.train()
+    assert isinstance(runner.optim_wrapper, AmpSAMOptimWrapper)
+    assert autocast_calls == [True] * 6
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    assert len(losses) == 3 and np.isfinite(losses).all()
+    assert runner.optim_wrapper.loss_scaler.get_scale() == 2.0**16
+    moved = (runner.model.backbone.conv.weight - conv_before).abs().max()
+    assert moved > 1e-4
+
+
+# ------------------------------------------------- tools/train.py --amp
+def _train_tool():
+    import importlib.util
+    import os.path as osp
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'mmcsra_tools_train_amp', osp.join(repo, 'tools', 'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, repo
+
+
+@pytest.mark.parametrize('config,expected', [
+    ('ml_decoder/efficientnetv2-s_mld-aam_coco.py', 'AmpSAMOptimWrapper'),
+    ('ml_decoder/resnet18-mld-aam_multidigits.py', 'AmpSAMOptimWrapper'),
+    ('csra/resnet18_multidigits.py', 'AmpOptimWrapper'),
+])
+def test_train_amp_switch(config, expected, tmp_path):
+    """--amp keeps SAM (AmpSAMOptimWrapper, dynamic loss scale, the SAM and
+    optimizer settings unchanged); other wrappers become AmpOptimWrapper.
+    The SAM result builds on this CPU-only machine."""
+    from mmengine.config import Config
+
+    from mmcsra.engine.optimizers import AmpSAMOptimWrapper
+    train, repo = _train_tool()
+    path = f'{repo}/configs/{config}'
+    before = Config.fromfile(path).optim_wrapper
+    args = train.parse_args([path, '--amp', '--work-dir', str(tmp_path)])
+    cfg = train.merge_args(Config.fromfile(path), args)
+    wrapper = cfg.optim_wrapper
+    assert wrapper.type == expected
+    assert wrapper.loss_scale == 'dynamic'
+    assert wrapper.optimizer == before.optimizer
+    assert wrapper.get('rho') == before.get('rho')
+    if expected == 'AmpSAMOptimWrapper':
+        assert before.type == 'SAMOptimWrapper'
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            built = build_optim_wrapper(TwoParamRegressor().float(),
+                                        copy.deepcopy(wrapper))
+        assert isinstance(built, AmpSAMOptimWrapper)
+        assert built.cast_dtype == torch.bfloat16  # CPU autocast default
+        assert built.rho == before.rho
+        assert built.loss_scaler.get_scale() == 2.0**16
+    # without --amp nothing changes
+    args = train.parse_args([path, '--work-dir', str(tmp_path)])
+    unchanged = train.merge_args(Config.fromfile(path), args).optim_wrapper
+    assert unchanged.get('type') == before.get('type')
+    assert 'loss_scale' not in unchanged
+
+
+def test_train_amp_wrapper_type_names():
+    train, _ = _train_tool()
+    assert train.amp_wrapper_type('SAMOptimWrapper') == 'AmpSAMOptimWrapper'
+    assert train.amp_wrapper_type('mmpretrain.SAMOptimWrapper') \
+        == 'mmpretrain.AmpSAMOptimWrapper'
+    assert train.amp_wrapper_type('AmpSAMOptimWrapper') \
+        == 'AmpSAMOptimWrapper'
+    assert train.amp_wrapper_type(SAMOptimWrapper) == 'AmpSAMOptimWrapper'
+    assert train.amp_wrapper_type('OptimWrapper') == 'AmpOptimWrapper'
+    assert train.amp_wrapper_type('AmpOptimWrapper') == 'AmpOptimWrapper'

@@ -32,7 +32,11 @@ def parse_args(argv=None):
         help='resume from the given checkpoint; without a value, resume '
         'from the latest checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true', help='mixed precision training (GPU)')
+        '--amp',
+        action='store_true',
+        help='mixed precision training (GPU): the optim wrapper becomes '
+        'AmpOptimWrapper, or AmpSAMOptimWrapper (SAM in mixed precision) for '
+        'a SAMOptimWrapper config; loss_scale defaults to dynamic')
     parser.add_argument(
         '--no-validate', action='store_true',
         help='do not evaluate during training')
@@ -51,14 +55,27 @@ def parse_args(argv=None):
     return args
 
 
+def amp_wrapper_type(wrapper_type) -> str:
+    """The mixed-precision optim wrapper replacing ``wrapper_type``.
+
+    SAM (with or without a registry scope, ``mmpretrain.SAMOptimWrapper``)
+    becomes ``AmpSAMOptimWrapper`` and stays SAM; ``AmpSAMOptimWrapper``
+    stays; any other wrapper becomes mmengine's ``AmpOptimWrapper``.
+    """
+    if not isinstance(wrapper_type, str):  # a class in a Python config
+        wrapper_type = wrapper_type.__name__
+    scope, dot, name = wrapper_type.rpartition('.')
+    if name in ('SAMOptimWrapper', 'AmpSAMOptimWrapper'):
+        return f'{scope}{dot}AmpSAMOptimWrapper'
+    return 'AmpOptimWrapper'
+
+
 def merge_args(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
     resolve_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
-        if cfg.optim_wrapper.get('type') == 'SAMOptimWrapper':
-            raise ValueError('--amp would replace SAMOptimWrapper by '
-                             'AmpOptimWrapper and silently turn SAM off')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.type = amp_wrapper_type(
+            cfg.optim_wrapper.get('type', 'OptimWrapper'))
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume = True

@@ -23,12 +23,11 @@
 #   augmentation  horizontal flip, RandAugment, Cutout 0.4 (p = 0.5):
 #                 `strategy_train_pipeline` below
 #   precision     the released configs train SAM with mixed precision
-#                 (`mix_precision: True`); mmcsra's SAMOptimWrapper is fp32
-#                 only (and tools/train.py refuses --amp with it), so this
-#                 recipe keeps SAM and drops AMP. For AMP without SAM (no
-#                 longer the recipe), a child config sets optim_wrapper =
-#                 dict(_delete_=True, type='AmpOptimWrapper', optimizer=...,
-#                 paramwise_cfg=...).
+#                 (`mix_precision: True`): run tools/train.py with --amp
+#                 (GPU), which turns the SAMOptimWrapper below into
+#                 AmpSAMOptimWrapper (both SAM passes in autocast, dynamic
+#                 loss scaling). Without --amp, this config trains SAM in
+#                 fp32.
 # Not reproduced: the released models' classifier dropout (p = 0.1) and
 # momentum cycling of one-cycle (mmengine's OneCycleLR cycles the lr only).
 #

@@ -69,12 +69,13 @@ class SAMOptimWrapper(OptimWrapper):
     Random layers (dropout, drop-path) draw new masks in the second pass.
 
     Limitations (clear errors): gradient accumulation (only
-    ``accumulative_counts=1``) and mixed precision: this wrapper is fp32, it
-    never enables autocast or loss scaling, and a float16/bfloat16 loss
-    raises. Note that mmengine's ``--amp`` switch replaces the wrapper type
-    by ``AmpOptimWrapper``, which would silently drop SAM: do not combine
-    them. In DDP both backward passes all-reduce the gradients, so
-    :math:`\\epsilon` is computed from the global batch gradient.
+    ``accumulative_counts=1``); this wrapper is fp32, it never enables
+    autocast or loss scaling, and a float16/bfloat16 loss raises. For mixed
+    precision use :class:`AmpSAMOptimWrapper` (``tools/train.py --amp``
+    switches a ``SAMOptimWrapper`` config to it; mmengine's
+    ``AmpOptimWrapper`` would drop SAM). In DDP both backward passes
+    all-reduce the gradients, so :math:`\\epsilon` is computed from the
+    global batch gradient.
 
     Args:
         optimizer (Optimizer): the base optimizer (built from
@@ -204,9 +205,7 @@ class SAMOptimWrapper(OptimWrapper):
                 'SAMOptimWrapper needs the loss at the perturbed weights: '
                 'run the model forward inside optim_wrapper.optim_context('
                 'model) (as BaseModel.train_step does) or pass closure=.')
-        if loss.dtype in (torch.float16, torch.bfloat16):
-            raise TypeError('SAMOptimWrapper runs in fp32 only (no AMP); '
-                            f'got a {loss.dtype} loss.')
+        self._check_loss_dtype(loss)
         step_kwargs = step_kwargs or {}
         zero_kwargs = zero_kwargs or {}
 
@@ -215,16 +214,45 @@ class SAMOptimWrapper(OptimWrapper):
             p for group in self.optimizer.param_groups
             for p in group['params'] if p.grad is not None
         ]
+        self._backward_perturbed(params, closure)  # .grad = g', w restored
+        self.step(**step_kwargs)  # clip_grad, then the base optimizer on g'
+        self.zero_grad(**zero_kwargs)
+
+    def _check_loss_dtype(self, loss: torch.Tensor) -> None:
+        """Refuse a half-precision loss: this wrapper has no loss scaling."""
+        if loss.dtype in (torch.float16, torch.bfloat16):
+            raise TypeError('SAMOptimWrapper runs in fp32 only (no AMP; use '
+                            f'AmpSAMOptimWrapper); got a {loss.dtype} loss.')
+
+    def _backward_perturbed(self, params: List[torch.Tensor],
+                            closure: Callable[[], torch.Tensor]) -> None:
+        """Replace the gradients g of ``params`` by g' = ∇L(w + ε).
+
+        Moves ``params`` to w + ε (:meth:`_perturb`, from their ``.grad``),
+        zeroes the gradients, back-propagates the loss of ``closure`` there
+        (:meth:`_second_backward`) and copies w back, exactly.
+
+        Args:
+            params (list[Tensor]): the parameters that received a gradient
+                in the first pass.
+            closure (callable): returns the loss at the current weights.
+        """
         originals = self._perturb(params)  # w <- w + eps
         self.optimizer.zero_grad()
-        with torch.enable_grad():
-            perturbed_loss = closure()
-        perturbed_loss.backward()  # g' = dL/dw at w + eps
+        self._second_backward(closure)  # g' = dL/dw at w + eps
         with torch.no_grad():
             for param, original in zip(params, originals):
                 param.copy_(original)  # back to w, exactly
-        self.step(**step_kwargs)  # clip_grad, then the base optimizer on g'
-        self.zero_grad(**zero_kwargs)
+
+    def _second_backward(self, closure: Callable[[], torch.Tensor]) -> None:
+        """Forward (``closure``) and backward at the perturbed weights.
+
+        Args:
+            closure (callable): returns the loss at the current weights.
+        """
+        with torch.enable_grad():
+            perturbed_loss = closure()
+        perturbed_loss.backward()
 
     @torch.no_grad()
     def _perturb(self, params: List[torch.Tensor]) -> List[torch.Tensor]:
