@@ -14,9 +14,9 @@
 # that AAM replaces in the paper).
 # Expected: not measured; the authors' numbers are for ML-Decoder + AAM
 # (./efficientnetv2-s_mld-aam_coco.py).
-# Run (not with --amp: see the strategy base):
+# Run (on GPUs with --amp: SAM in mixed precision, AmpSAMOptimWrapper):
 #   bash tools/dist_train.sh \
-#       configs/ml_decoder/efficientnetv2-s_mld-asl_coco.py 4
+#       configs/ml_decoder/efficientnetv2-s_mld-asl_coco.py 4 --amp
 _base_ = [
     '../_base_/models/efficientnetv2-s_mld-asl.py',
     '../_base_/datasets/coco14.py',

@@ -10,9 +10,9 @@
 # ASL paper's gamma- = 4, gamma+ = 0, clip 0.05.
 # Expected: not measured; the authors' numbers are for ML-Decoder + AAM
 # (./efficientnetv2-s_mld-aam_voc.py).
-# Run (not with --amp: see the strategy base):
+# Run (on GPUs with --amp: SAM in mixed precision, AmpSAMOptimWrapper):
 #   bash tools/dist_train.sh \
-#       configs/ml_decoder/efficientnetv2-s_mld-asl_voc.py 4
+#       configs/ml_decoder/efficientnetv2-s_mld-asl_voc.py 4 --amp
 _base_ = [
     '../_base_/models/efficientnetv2-s_mld-asl.py',
     '../_base_/datasets/voc07.py',
