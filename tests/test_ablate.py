@@ -1,20 +1,28 @@
 """The ablation runner: grid parsing/expansion, metric reading, aggregation,
-and tools/ablate.py end to end on the demo (tiny schedule), with resume."""
+and tools/ablate.py end to end on the demo (tiny schedule), with resume: of
+runs that lost their done marker or their directory, and of a run SIGKILLed
+in the middle of its schedule (resumed from its last checkpoint)."""
 import csv
 import json
 import math
 import os
 import os.path as osp
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from PIL import Image
 
 from mmcsra.apis import ablation as ab
-from utils import CONFIGS, run_tool
+from mmcsra.engine import safe_torch_load
+from utils import CONFIGS, REPO, TOOLS, run_tool
 
 DEMO = osp.join(CONFIGS, 'csra', 'resnet18_multidigits.py')
 BASELINE = osp.join(CONFIGS, 'baseline', 'resnet18-gap_multidigits.py')
@@ -378,6 +386,132 @@ def test_grid_resumes_only_missing_runs(grid_run):
     header, rows = _read_csv(work_dir / 'results.csv')
     assert header == grid_run['header']
     assert rows == grid_run['rows']
+
+
+# a real interruption: 2 epochs of 2 iterations (32 canvases, batch 16),
+# every iteration logged; the test-only FaultPauseHook (tests/
+# fault_injection.py) pauses a run after global iteration
+# $MMCSRA_TEST_PAUSE_AT (0, the default: never), so that the test can
+# SIGKILL the ablation tool at a known point of the schedule
+ITERS_PER_EPOCH = 2
+TWO_EPOCHS = [o for o in TINY if not o.startswith(
+    ('train_cfg.max_epochs=', 'custom_hooks='))] + [
+        'train_cfg.max_epochs=2', 'default_hooks.logger.interval=1']
+PAUSABLE_CONFIG = """_base_ = [{base!r}]
+custom_imports = dict(imports=['mmcsra', 'fault_injection'],
+                      allow_failed_imports=False)
+custom_hooks = [dict(type='FaultPauseHook',
+                     iteration={{{{'$MMCSRA_TEST_PAUSE_AT:0'}}}},
+                     marker={marker!r})]
+"""
+
+
+@pytest.fixture
+def started():
+    """Processes a test started in their own process group; a failing test
+    must not leave them (and a paused training) behind."""
+    procs = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _train_records(run_dir, stamp):
+    path = osp.join(run_dir, stamp, 'vis_data', 'scalars.json')
+    return [r for r in ab._json_lines(path) if ab._is_train_record(r)]
+
+
+def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(
+        tmp_path, monkeypatch, started):
+    """Point ``mode-avg`` is done; the ablation tool is SIGKILLed while
+    ``mode-residual`` trains epoch 2 of 2 (``epoch_1.pth`` saved, no
+    ``done.json``). The rerun skips mode-avg and resumes mode-residual from
+    ``epoch_1.pth``: it trains epoch 2 only (iterations 3 and 4), and its
+    weights and metrics equal those of an uninterrupted run of its seed."""
+    marker = str(tmp_path / 'paused')
+    config = str(tmp_path / 'pausable.py')
+    with open(config, 'w') as f:
+        f.write(PAUSABLE_CONFIG.format(base=DEMO, marker=marker))
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
+        [osp.join(REPO, 'tests')] +
+        ([os.environ['PYTHONPATH']] if os.environ.get('PYTHONPATH') else [])))
+    monkeypatch.setenv('OMP_NUM_THREADS',
+                       os.environ.get('OMP_NUM_THREADS', '1'))
+    monkeypatch.delenv('MMCSRA_TEST_PAUSE_AT', raising=False)
+    work_dir = str(tmp_path / 'work')
+    grid = ['mode=avg,residual']
+    kwargs = dict(seeds=[0], work_dir=work_dir, cfg_options=TWO_EPOCHS,
+                  log=lambda msg: None)
+
+    # both points uninterrupted; mode-residual's run is kept aside as the
+    # reference, leaving a partly finished grid (mode-avg done)
+    first = ab.run_ablation(config, grid, **kwargs)
+    first_csv = _read_csv(first['csv'])
+    killed = osp.join(work_dir, 'mode-residual', 'seed-0')
+    reference = str(tmp_path / 'reference')
+    shutil.move(killed, reference)
+    avg_run = osp.join(work_dir, 'mode-avg', 'seed-0')
+    avg_mtime = os.stat(osp.join(avg_run, ab.DONE_FILE)).st_mtime_ns
+
+    # the tool again; SIGKILLed (with its training) after the first
+    # iteration of mode-residual's epoch 2
+    env = dict(os.environ, MMCSRA_TEST_PAUSE_AT=str(ITERS_PER_EPOCH + 1))
+    with open(tmp_path / 'killed.out', 'w') as out:
+        proc = subprocess.Popen(
+            [sys.executable, osp.join(TOOLS, 'ablate.py'), config, '--grid'] +
+            grid + ['--seeds', '0', '--work-dir', work_dir, '--cfg-options'] +
+            TWO_EPOCHS, cwd=REPO, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    started.append(proc)
+    deadline = time.time() + 300
+    while not osp.exists(marker):
+        assert proc.poll() is None, (tmp_path / 'killed.out').read_text()
+        assert time.time() < deadline, 'the run never reached the pause'
+        time.sleep(0.2)
+    with open(osp.join(killed, 'last_checkpoint')) as f:
+        assert f.read().strip() == osp.join(killed, 'epoch_1.pth')
+    assert not osp.exists(osp.join(killed, 'epoch_2.pth'))
+    assert not osp.exists(osp.join(killed, ab.DONE_FILE))
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    (killed_stamp, ) = _stamps(killed)
+    assert [r['iter'] for r in _train_records(killed, killed_stamp)] == [
+        1, 2, 3]
+
+    result = ab.run_ablation(config, grid, **kwargs)
+    # (c) the finished point is not retrained
+    assert [(r['point'], r['trained']) for r in result['records']] == [
+        ('mode-avg', False), ('mode-residual', True)]
+    assert os.stat(osp.join(avg_run, ab.DONE_FILE)).st_mtime_ns == avg_mtime
+    assert len(_stamps(avg_run)) == 1
+    # (a) resumed from epoch_1.pth, trained epoch 2 only
+    with open(osp.join(killed, ab.LOG_FILE)) as f:
+        text = f.read()
+    commands = [ln for ln in text.splitlines() if ln.startswith('=====')]
+    assert len(commands) == 2 and '--resume' not in commands[0] and \
+        '--resume' in commands[1]
+    assert ('Auto resumed from the latest checkpoint '
+            f'{osp.join(killed, "epoch_1.pth")}') in text
+    (resumed_stamp, ) = set(_stamps(killed)) - {killed_stamp}
+    assert [(r['epoch'], r['iter'])
+            for r in _train_records(killed, resumed_stamp)] == [
+                (2, ITERS_PER_EPOCH + 1), (2, 2 * ITERS_PER_EPOCH)]
+    with open(osp.join(killed, ab.DONE_FILE)) as f:
+        assert json.load(f)['resumed'] is True
+    # (b) the same weights and metrics as the uninterrupted run
+    final, final_ref = (safe_torch_load(osp.join(d, 'epoch_2.pth'))
+                        for d in (killed, reference))
+    assert final['meta']['iter'] == final_ref['meta']['iter'] == \
+        2 * ITERS_PER_EPOCH
+    assert final['state_dict'].keys() == final_ref['state_dict'].keys()
+    for key, value in final_ref['state_dict'].items():
+        assert torch.equal(final['state_dict'][key], value), key
+    assert MAP in first['records'][1]['metrics']
+    assert [r['metrics'] for r in result['records']] == [
+        r['metrics'] for r in first['records']]  # exactly
+    assert _read_csv(result['csv']) == first_csv
 
 
 def test_no_validation_falls_back_to_test_tool(grid_run, tmp_path):
