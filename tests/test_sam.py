@@ -141,25 +141,32 @@ class PairDataset(torch.utils.data.Dataset):
                     targets=torch.tensor(Y[index]))
 
 
-def test_runs_two_iterations_in_runner(tmp_path):
-    rho, lr = 0.1, 0.05
-    runner = Runner(
-        model=TwoParamRegressor(),
+def tiny_runner(tmp_path, model, dataset, collate: str,
+                optim_wrapper: dict, max_iters: int) -> Runner:
+    """An iteration-based Runner over ``dataset`` in order, batch 2."""
+    return Runner(
+        model=model,
         work_dir=str(tmp_path),
         train_dataloader=dict(
-            dataset=PairDataset(),
+            dataset=dataset,
             sampler=dict(type='DefaultSampler', shuffle=False),
             batch_size=2,
             num_workers=0,
-            collate_fn=dict(type='default_collate')),
-        train_cfg=dict(by_epoch=False, max_iters=2),
-        optim_wrapper=dict(
-            type='SAMOptimWrapper',
-            rho=rho,
-            optimizer=dict(type='SGD', lr=lr)),
+            collate_fn=dict(type=collate)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        optim_wrapper=optim_wrapper,
         default_hooks=dict(checkpoint=None),
         default_scope='mmpretrain',
         log_level='WARNING')
+
+
+def test_runs_two_iterations_in_runner(tmp_path):
+    rho, lr = 0.1, 0.05
+    runner = tiny_runner(
+        tmp_path, TwoParamRegressor(), PairDataset(), 'default_collate',
+        dict(type='SAMOptimWrapper', rho=rho,
+             optimizer=dict(type='SGD', lr=lr)),
+        max_iters=2)
     runner.train()
     assert isinstance(runner.optim_wrapper, SAMOptimWrapper)
     w1 = sam_step_by_hand(W0, X[:2], Y[:2], lr, rho, False, 0.0)
@@ -492,24 +499,11 @@ def test_amp_runner_trains_image_classifier(tmp_path):
         lambda module, args: autocast_calls.append(
             torch.is_autocast_enabled('cpu')))
     conv_before = model.backbone.conv.weight.detach().clone()
-    runner = Runner(
-        model=model,
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=DigitImages(),
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            batch_size=2,
-            num_workers=0,
-            collate_fn=dict(type='pseudo_collate')),
-        train_cfg=dict(by_epoch=False, max_iters=3),
-        optim_wrapper=dict(
-            type='AmpSAMOptimWrapper',
-            rho=0.05,
-            dtype='bfloat16',
-            optimizer=dict(type='SGD', lr=0.5)),
-        default_hooks=dict(checkpoint=None),
-        default_scope='mmpretrain',
-        log_level='WARNING')
+    runner = tiny_runner(
+        tmp_path, model, DigitImages(), 'pseudo_collate',
+        dict(type='AmpSAMOptimWrapper', rho=0.05, dtype='bfloat16',
+             optimizer=dict(type='SGD', lr=0.5)),
+        max_iters=3)
     runner.train()
     assert isinstance(runner.optim_wrapper, AmpSAMOptimWrapper)
     assert autocast_calls == [True] * 6
