@@ -143,10 +143,16 @@ class PairDataset(torch.utils.data.Dataset):
 
 def tiny_runner(tmp_path, model, dataset, collate: str,
                 optim_wrapper: dict, max_iters: int) -> Runner:
-    """An iteration-based Runner over ``dataset`` in order, batch 2."""
+    """An iteration-based Runner over ``dataset`` in order, batch 2.
+
+    Named after the test's directory: mmengine names a run by its start time
+    (to the second) and two runs of one name share a MessageHub, whose loss
+    history would then mix the two tests' iterations.
+    """
     return Runner(
         model=model,
         work_dir=str(tmp_path),
+        experiment_name=f'sam-test-{tmp_path.name}',
         train_dataloader=dict(
             dataset=dataset,
             sampler=dict(type='DefaultSampler', shuffle=False),
