@@ -8,7 +8,7 @@ from mmpretrain.registry import MODELS
 
 from ..utils.group_linear import CosineGroupLinear, GroupLinear
 from ..utils.ml_decoder_layer import MLDecoderLayer
-from .multi_label_head_base import MultiLabelHeadBase
+from .multi_label_head_base import MultiLabelHeadBase, build_cosine_loss
 
 
 @MODELS.register_module()
@@ -84,22 +84,10 @@ class MLDecoderHead(MultiLabelHeadBase):
                  thr: Optional[float] = None,
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
-        if normalized:
-            # the scores sigmoid(s cos) must use the loss's s (as
-            # CosineClsHead / CSRAHead(cosine=True) via build_cosine_loss)
-            loss = loss if isinstance(loss, nn.Module) else MODELS.build(loss)
-            loss_scale = getattr(loss, 'scale', None)
-            if cosine_scale is None:
-                cosine_scale = loss_scale
-            if cosine_scale is None:
-                raise ValueError('MLDecoderHead(normalized=True) returns cos '
-                                 'θ: set cosine_scale (s of sigmoid(s cos '
-                                 'θ)) or use a loss with a `scale`')
-            if loss_scale is not None and \
-                    float(loss_scale) != float(cosine_scale):
-                raise ValueError(f'MLDecoderHead: cosine_scale={cosine_scale}'
-                                 f' differs from the loss scale {loss_scale};'
-                                 ' inference would not match training.')
+        if normalized:  # scores sigmoid(s cos) with the loss's s
+            loss, cosine_scale = build_cosine_loss(
+                'MLDecoderHead(normalized=True)', loss, cosine_scale,
+                scale_arg='cosine_scale')
         if not normalized and cosine_scale is not None:
             raise ValueError('cosine_scale is only meaningful with '
                              'normalized=True')

@@ -47,7 +47,8 @@ class MultiLabelHeadBase(MultiLabelClsHead):
         return super()._get_predictions(cls_score, data_samples)
 
 
-def build_cosine_loss(head: str, loss, scale: Optional[float]):
+def build_cosine_loss(head: str, loss, scale: Optional[float],
+                      scale_arg: str = 'scale'):
     """Build a cosine head's loss and the scale ``s`` of its scores.
 
     A cosine head's scores are ``sigmoid(s * cos)`` at inference, and its
@@ -58,6 +59,8 @@ def build_cosine_loss(head: str, loss, scale: Optional[float]):
         head (str): the head's name, for the error messages.
         loss (dict | nn.Module): the loss config or module.
         scale (float, optional): ``s``; None takes the loss's ``scale``.
+        scale_arg (str): the head's name for ``scale``, for the error
+            messages. Defaults to ``'scale'``.
 
     Returns:
         tuple: ``(loss_module, scale)``.
@@ -71,11 +74,12 @@ def build_cosine_loss(head: str, loss, scale: Optional[float]):
     if scale is None:
         if loss_scale is None:
             raise ValueError(
-                f'{head}: `scale` is not given and the loss '
+                f'{head}: `{scale_arg}` is not given and the loss '
                 f'{type(loss_module).__name__} has no `scale` attribute; '
-                'set scale=s (inference scores are sigmoid(s * cos)).')
+                f'set {scale_arg}=s (inference scores are sigmoid(s * cos)).')
         scale = float(loss_scale)
     elif loss_scale is not None and float(loss_scale) != float(scale):
-        raise ValueError(f'{head}: scale={scale} differs from the loss scale '
-                         f'{loss_scale}; inference would not match training.')
+        raise ValueError(f'{head}: {scale_arg}={scale} differs from the loss '
+                         f'scale {loss_scale}; inference would not match '
+                         'training.')
     return loss_module, float(scale)
