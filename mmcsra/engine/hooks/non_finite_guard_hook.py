@@ -70,7 +70,9 @@ class NonFiniteGuardHook(Hook):
         self.check_weights = check_weights
         self.check_logits = check_logits
         self.interval = interval
-        self._bad_logits = False
+        # all(isfinite) of this iteration's head outputs, a tensor on their
+        # device: read once in after_train_iter, not synchronised per forward
+        self._logits_finite: Optional[torch.Tensor] = None
         self._logits_handle = None
 
     def before_train(self, runner) -> None:
@@ -88,9 +90,11 @@ class NonFiniteGuardHook(Hook):
                 output, )
             for value in tensors:
                 if isinstance(value, torch.Tensor) and \
-                        value.is_floating_point() and \
-                        not bool(torch.isfinite(value.detach()).all()):
-                    self._bad_logits = True
+                        value.is_floating_point():
+                    finite = torch.isfinite(value.detach()).all()
+                    self._logits_finite = finite if \
+                        self._logits_finite is None else \
+                        self._logits_finite & finite
 
         self._logits_handle = head.register_forward_hook(check)
 
@@ -101,7 +105,7 @@ class NonFiniteGuardHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
-        self._bad_logits = False
+        self._logits_finite = None
 
     @staticmethod
     def _bad_losses(outputs: Optional[dict]) -> List[Tuple[str, float]]:
@@ -158,7 +162,8 @@ class NonFiniteGuardHook(Hook):
         bad_losses = self._bad_losses(outputs)
         bad_weights = (
             self._bad_weights(runner.model) if self.check_weights else [])
-        bad_logits = self._bad_logits
+        bad_logits = self._logits_finite is not None and \
+            not bool(self._logits_finite)
         flags = torch.tensor([float(bool(bad_losses)),
                               float(bool(bad_weights)), float(bad_logits)])
         all_reduce(flags, op='max')
