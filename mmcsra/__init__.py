@@ -2,8 +2,10 @@
 
 Importing this package registers every mmcsra component into MMPretrain's
 registries (``mmpretrain.registry.MODELS``, ``DATASETS``, ``METRICS``,
-``TRANSFORMS``, ``HOOKS``, ...) and applies the stack compatibility fixes of
-:mod:`mmcsra.engine.compat`. Configs load it with::
+``TRANSFORMS``, ``HOOKS``, ``RUNNERS``, ...). It changes no attribute of
+another library, except through the version-gated shims of
+:mod:`mmcsra.engine.compat`, each applied only when the library bug it is
+named after is present. Configs load it with::
 
     custom_imports = dict(imports=['mmcsra'], allow_failed_imports=False)
 """

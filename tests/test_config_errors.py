@@ -103,7 +103,7 @@ def test_num_classes_differs_from_the_dataset(tmp_path, iterations, option,
     # one line for the train and val datasets, with the fix
     assert (f'{key} = {value} but the train (MultiDigits) and val '
             '(MultiDigits) datasets have 10 classes') in message
-    assert f"'zero', 'one', 'two'" in message
+    assert "'zero', 'one', 'two'" in message
     assert f'set {key}=10' in message
     assert iterations == {'train': 0, 'test': 0}
 

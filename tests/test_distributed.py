@@ -173,5 +173,6 @@ def test_nan_on_one_rank_stops_every_rank_before_saving(tmp_path):
             f'(loss=nan); non-finite logits (output of model.head). '
             f'{after}') in text, text[-6000:]
     assert (f'NonFiniteTrainingError: {where}: rank 0: a non-finite loss, '
-            f'logits or weights on another rank. {after}') in text, text[-6000:]
+            f'logits or weights on another rank. {after}') in text, \
+        text[-6000:]
     assert checkpoints(str(tmp_path / 'work')) == []

@@ -215,12 +215,14 @@ def test_kill_during_write_keeps_previous_file(tmp_path, target):
     """SIGKILL a writer half way through (re)writing ``target``: the file
     under the final name is still the previous complete one.
 
-    ``epoch_2.pth`` is written by mmengine's ``save_checkpoint`` (local
-    ``put``), ``last_checkpoint`` by the ``open`` CheckpointHook resolves.
+    ``epoch_2.pth`` is written by mmengine's ``save_checkpoint`` through
+    the ``atomic_local`` backend (as AtomicCheckpointHook saves),
+    ``last_checkpoint`` with ``atomic_open`` (as the hook writes it).
     """
     from fault_injection import FaultKillDuringSaveHook
-    from mmengine.hooks import checkpoint_hook
     from mmengine.runner.checkpoint import save_checkpoint
+
+    from mmcsra.engine.atomic_files import ATOMIC_BACKEND_ARGS, atomic_open
 
     path = str(tmp_path / target)
     if target.endswith('.pth'):
@@ -228,14 +230,14 @@ def test_kill_during_write_keeps_previous_file(tmp_path, target):
         save_checkpoint(old, path)
 
         def write():
-            save_checkpoint(new, path)
+            save_checkpoint(new, path, backend_args=ATOMIC_BACKEND_ARGS)
     else:
         old, new = '/work/epoch_1.pth', '/work/epoch_2.pth'
         with open(path, 'w') as f:
             f.write(old)
 
         def write():
-            with checkpoint_hook.open(path, 'w') as f:
+            with atomic_open(path, 'w') as f:
                 f.write(new)
 
     pid = os.fork()
@@ -384,7 +386,8 @@ def test_nan_loss_stops_training_without_poisoned_checkpoint(tmp_path):
 
 
 def _train_in_process(tmp_path, hooks, guard: bool = True,
-                      max_epochs: int = 2, max_keep_ckpts: int = -1):
+                      max_epochs: int = 2, max_keep_ckpts: int = -1,
+                      checkpoint_hook: str = 'AtomicCheckpointHook'):
     """Train the tiny config in this process (no validation)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -397,7 +400,7 @@ def _train_in_process(tmp_path, hooks, guard: bool = True,
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=max_keep_ckpts)
+        type=checkpoint_hook, interval=1, max_keep_ckpts=max_keep_ckpts)
     # do not leave torch.use_deterministic_algorithms on in this process
     cfg.randomness = dict(seed=0, deterministic=False)
     if TESTS not in sys.path:

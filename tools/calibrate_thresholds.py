@@ -8,7 +8,10 @@ split, e.g. a held-out part of train, not the test set): the list of
 per-sample dicts with ``pred_score``, ``gt_label`` (or ``gt_score``) and
 optionally ``gt_ignore`` that ``tools/test.py CONFIG CKPT --out PREDS.pkl``
 (mmengine's ``DumpResults``) writes; a ``.json`` list of the same dicts
-works too. Pickle files can run code when loaded: only use dumps you made.
+works too (and is the format to exchange). A ``.pkl`` is read with mmcsra's
+restricted unpickler: only containers, numbers, strings, tensors and numeric
+numpy arrays; a dump naming anything else is refused with
+``UnsafeCheckpointError`` and nothing of it runs (docs/security.md).
 
 For each class the threshold maximises that class's F1 on these
 predictions (see :func:`mmcsra.evaluation.functional.calibrate_f1_thresholds`

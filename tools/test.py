@@ -14,8 +14,10 @@ import argparse
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
 from mmcsra.engine import (add_config_checks, fix_dataloader_cfg,
                            setup_distributed_env)
-from mmcsra.engine.tool_args import (add_cfg_options_arg, add_launcher_args,
-                                     export_local_rank, resolve_work_dir)
+from mmcsra.engine.tool_args import (add_cfg_options_arg,
+                                     add_config_dir_to_path,
+                                     add_launcher_args, export_local_rank,
+                                     resolve_work_dir)
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
@@ -38,6 +40,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    add_config_dir_to_path(args.config)  # custom_imports beside the config
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -1,8 +1,12 @@
 """Train a model from a config (OpenMMLab ``tools/train.py`` conventions).
 
-Works with CUDA and on CPU-only machines: the stack fixes of
-:mod:`mmcsra.engine.compat` pick gloo and CPU DDP there, and loaders with
-``num_workers=0`` are allowed.
+Works with CUDA and on CPU-only machines: the helpers of
+:mod:`mmcsra.engine.compat.cpu_distributed` pick gloo and CPU DDP there, and
+loaders with ``num_workers=0`` are allowed.
+
+The runner is built from the config's ``runner_type`` (as MMPretrain's tool
+does); a config without one gets :class:`mmcsra.engine.SafeRunner`, which
+never executes the config text stored in a checkpoint it resumes from.
 
 Examples::
 
@@ -10,14 +14,19 @@ Examples::
     bash tools/dist_train.sh configs/csra/resnet101_voc.py 8
 """
 import argparse
+import logging
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import (add_config_checks, fix_dataloader_cfg,
+from mmcsra.engine import (SafeRunner, add_config_checks, fix_dataloader_cfg,
                            setup_distributed_env)
-from mmcsra.engine.tool_args import (add_cfg_options_arg, add_launcher_args,
-                                     export_local_rank, resolve_work_dir)
+from mmcsra.engine.tool_args import (add_cfg_options_arg,
+                                     add_config_dir_to_path,
+                                     add_launcher_args, export_local_rank,
+                                     resolve_work_dir)
+from mmcsra.engine.weights_check import check_checkpoints_available
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.logging import print_log
+from mmpretrain.registry import RUNNERS
 
 
 def parse_args(argv=None):
@@ -97,11 +106,25 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def build_runner(cfg: Config):
+    """The runner ``cfg.runner_type`` names (default ``SafeRunner``)."""
+    cfg.setdefault('runner_type', 'SafeRunner')
+    runner = RUNNERS.build(cfg)
+    if cfg.get('resume', False) and not isinstance(runner, SafeRunner):
+        print_log(
+            f'runner_type={cfg.runner_type!r} is not a SafeRunner: resuming '
+            'executes the config text stored in the checkpoint '
+            '(docs/security.md)', logger='current', level=logging.WARNING)
+    return runner
+
+
 def main(argv=None):
     args = parse_args(argv)
+    add_config_dir_to_path(args.config)  # custom_imports beside the config
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_checkpoints_available(cfg, args.config)  # offline nodes: fail now
     setup_distributed_env(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     add_config_checks(runner)  # num_classes, in_channels, checkpoint shapes
     runner.train()
 

@@ -1,13 +1,18 @@
 # Runtime shared by every mmcsra config (MMPretrain conventions).
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmcsra'], allow_failed_imports=False)
+# mmengine's Runner, except that resuming never executes the config text
+# stored in a checkpoint (docs/security.md)
+runner_type = 'SafeRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
-                    save_best='auto'),
+    # CheckpointHook whose files survive a kill at any moment (temporary
+    # file + atomic rename; old checkpoints removed after last_checkpoint)
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                    max_keep_ckpts=2, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # DDP does not broadcast buffers: average BN statistics across ranks at

@@ -28,8 +28,9 @@ Argument errors of single components (e.g. ``MultiHeadCSRA``'s
 when the model is built, which is earlier still.
 
 ``tools/train.py`` and ``tools/test.py`` add the hook with
-:func:`add_config_checks`; a config may also list
-``dict(type='ConfigCheckHook')`` in ``custom_hooks``.
+:func:`mmcsra.engine.hooks.config_check_hook.add_config_checks`; a config may
+also list ``dict(type='ConfigCheckHook')`` in ``custom_hooks``. This module
+holds the checks only and imports no hook (the hook imports it).
 """
 import logging
 from numbers import Integral
@@ -42,7 +43,7 @@ from mmengine.model import is_model_wrapper
 
 __all__ = [
     'ConfigError', 'check_num_classes', 'check_feature_channels',
-    'check_runner_config', 'add_config_checks', 'built_datasets',
+    'check_runner_config', 'built_datasets',
     'DRY_RUN_SIZES'
 ]
 
@@ -313,34 +314,3 @@ def check_runner_config(runner,
         f'{sorted(datasets) or "(no)"} datasets; in_channels '
         f'{"fit the features" if checked else "not checked"}',
         logger='current')
-
-
-def add_config_checks(runner) -> None:
-    """Register :class:`ConfigCheckHook` (unless the config already has it).
-
-    The config key ``load_from_reinit_head=True`` (``tools/train.py
-    --reinit-head``) turns on the hook's ``reinit_head``.
-
-    Raises:
-        ConfigError: ``load_from_reinit_head`` together with resuming (a
-            resumed run continues the same model; nothing is re-initialised).
-    """
-    from .hooks.config_check_hook import ConfigCheckHook
-
-    reinit = bool(runner.cfg.get('load_from_reinit_head', False))
-    if reinit and runner.cfg.get('resume', False):
-        raise ConfigError(
-            'load_from_reinit_head (--reinit-head) can not be combined with '
-            'resuming: a resumed run continues the same model. Use load_from '
-            '(without --resume) to start a new run from the checkpoint.')
-    if reinit and not runner.cfg.get('load_from'):
-        print_log(
-            'load_from_reinit_head (--reinit-head) has no effect: no '
-            'checkpoint is loaded (load_from is not set)',
-            logger='current',
-            level=logging.WARNING)
-    for hook in runner.hooks:
-        if isinstance(hook, ConfigCheckHook):
-            hook.reinit_head = hook.reinit_head or reinit
-            return
-    runner.register_hook(ConfigCheckHook(reinit_head=reinit))

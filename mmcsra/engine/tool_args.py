@@ -7,13 +7,14 @@ the default work directory (OpenMMLab ``tools/`` conventions).
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config, DictAction
 
 __all__ = [
     'LAUNCHERS', 'add_cfg_options_arg', 'add_launcher_args',
-    'export_local_rank', 'resolve_work_dir'
+    'export_local_rank', 'resolve_work_dir', 'add_config_dir_to_path'
 ]
 
 #: the ``--launcher`` choices (mmengine's ``init_dist`` launchers + none)
@@ -53,3 +54,19 @@ def resolve_work_dir(cfg: Config, work_dir: Optional[str],
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
+
+
+def add_config_dir_to_path(config_path: str) -> str:
+    """Let ``custom_imports`` find a user's module next to the config.
+
+    mmengine's ``Config.fromfile`` imports ``custom_imports=dict(imports=
+    ['my_head'])`` with ``importlib`` (``import_modules_from_strings``),
+    which only searches ``sys.path``: a ``my_head.py`` beside the config is
+    not found unless ``PYTHONPATH`` names its directory. The directory is
+    appended (not prepended), so it never shadows an installed package.
+    Call it before ``Config.fromfile``. Returns the directory.
+    """
+    directory = osp.dirname(osp.abspath(config_path))
+    if directory not in sys.path:
+        sys.path.append(directory)
+    return directory

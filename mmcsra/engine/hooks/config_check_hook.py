@@ -1,10 +1,13 @@
+import logging
 from typing import Sequence
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
-from ..checkpoint_checks import check_checkpoint_shapes
-from ..config_checks import DRY_RUN_SIZES, check_runner_config, unwrap
+from ..checkpoint_checks import check_checkpoint_fits
+from ..config_checks import (DRY_RUN_SIZES, ConfigError, built_datasets,
+                             check_runner_config, unwrap)
 
 
 @HOOKS.register_module()
@@ -20,16 +23,24 @@ class ConfigCheckHook(Hook):
       :class:`~mmcsra.engine.config_checks.ConfigError`.
     * ``after_load_checkpoint`` (the checkpoint is read, not yet loaded
       into the model):
-      :func:`mmcsra.engine.checkpoint_checks.check_checkpoint_shapes` --
+      :func:`mmcsra.engine.checkpoint_checks.check_checkpoint_fits` --
       tensors whose shapes differ from the model's raise
       :class:`~mmcsra.engine.checkpoint_checks.CheckpointShapeError`
       naming them, or, with ``reinit_head`` and ``load_from`` (not resume),
-      the class-dependent modules' differing tensors are dropped and logged.
+      the class-dependent modules' differing tensors are dropped and logged;
+      missing / unexpected keys raise
+      :class:`~mmcsra.engine.checkpoint_checks.CheckpointKeyError` (mmengine
+      itself loads with ``strict=False``) unless ``allow_partial``; the
+      checkpoint's ``meta['dataset_meta']['classes']`` must equal every
+      built dataset's classes, in order
+      (:class:`~mmcsra.engine.checkpoint_checks.ClassOrderError`).
 
     ``tools/train.py`` and ``tools/test.py`` register it through
     :func:`mmcsra.engine.add_config_checks`, which sets ``reinit_head`` from
     the config key ``load_from_reinit_head`` (``tools/train.py
-    --reinit-head``).
+    --reinit-head``); ``allow_partial`` is read from the config key
+    ``load_from_allow_partial`` (``tools/test.py --allow-partial``) when
+    the checkpoint is read.
 
     Args:
         reinit_head (bool): with ``load_from``, re-initialise the head (and
@@ -55,9 +66,48 @@ class ConfigCheckHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         resume = bool(runner.cfg.get('resume', False))
-        check_checkpoint_shapes(
+        datasets = [(f'the {split} dataset', _dataset_classes(dataset))
+                    for split, dataset in built_datasets(runner).items()]
+        check_checkpoint_fits(
             unwrap(runner.model),
             checkpoint,
             filename=runner.cfg.get('load_from'),
+            datasets_classes=datasets,
+            allow_partial=bool(runner.cfg.get('load_from_allow_partial',
+                                              False)),
             reinit_head=self.reinit_head and not resume,
             resume=resume)
+
+
+def _dataset_classes(dataset):
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    return list(classes) if classes else None
+
+
+def add_config_checks(runner) -> None:
+    """Register :class:`ConfigCheckHook` (unless the config already has it).
+
+    The config key ``load_from_reinit_head=True`` (``tools/train.py
+    --reinit-head``) turns on the hook's ``reinit_head``.
+
+    Raises:
+        ConfigError: ``load_from_reinit_head`` together with resuming (a
+            resumed run continues the same model; nothing is re-initialised).
+    """
+    reinit = bool(runner.cfg.get('load_from_reinit_head', False))
+    if reinit and runner.cfg.get('resume', False):
+        raise ConfigError(
+            'load_from_reinit_head (--reinit-head) can not be combined with '
+            'resuming: a resumed run continues the same model. Use load_from '
+            '(without --resume) to start a new run from the checkpoint.')
+    if reinit and not runner.cfg.get('load_from'):
+        print_log(
+            'load_from_reinit_head (--reinit-head) has no effect: no '
+            'checkpoint is loaded (load_from is not set)',
+            logger='current',
+            level=logging.WARNING)
+    for hook in runner.hooks:
+        if isinstance(hook, ConfigCheckHook):
+            hook.reinit_head = hook.reinit_head or reinit
+            return
+    runner.register_hook(ConfigCheckHook(reinit_head=reinit))
