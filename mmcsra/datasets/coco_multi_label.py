@@ -212,24 +212,35 @@ class COCOMultiLabel(MultiLabelBaseDataset):
                     self.ann_file, f'unknown image_id {ann["image_id"]!r}',
                     where)
 
-        data_list, empty = [], []
+        position = {img['id']: i for i, img in enumerate(data['images'])}
+        records, infos, empty = [], [], []
         for img_id in sorted(img_ids):
             img = coco.loadImgs(img_id)[0]
-            img_path = osp.join(self.img_prefix, img['file_name'])
+            entry = f'image #{position[img_id]} (id={img_id})'
+            img_path, key = self._confined_path(img['file_name'],
+                                                self.ann_file, entry)
             anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id, iscrowd=None))
-            if not anns:
-                empty.append(img_path)
-                if not self.keep_empty:
-                    continue
             crowd = {cat_to_label[a['category_id']] for a in anns
                      if a.get('iscrowd', 0)}
             positive = {cat_to_label[a['category_id']] for a in anns
                         if not a.get('iscrowd', 0)}
-            gt_label, gt_ignore = resolve_labels(positive, crowd,
-                                                 self.crowd_as)
-            data_list.append(
+            # duplicates compare what the file says (crowd kept apart), so
+            # an empty image and an annotated one under one file conflict
+            records.append((key, (bool(anns), sorted(positive),
+                                  sorted(crowd)), entry))
+            infos.append(
                 self._make_data_info(
-                    img_path, gt_label, gt_ignore, coco_img_id=img_id))
+                    img_path, *resolve_labels(positive, crowd,
+                                              self.crowd_as),
+                    coco_img_id=img_id))
+        data_list = []
+        for i in self._drop_duplicates(records, self.ann_file,
+                                       self._describe_coco):
+            if not records[i][1][0]:  # no annotation
+                empty.append(infos[i]['img_path'])
+                if not self.keep_empty:
+                    continue
+            data_list.append(infos[i])
         self.num_without_annotations = len(empty)
         if self.keep_empty:
             print_log(
@@ -240,6 +251,13 @@ class COCOMultiLabel(MultiLabelBaseDataset):
         else:
             self._record_dropped('no_annotation', empty, level=logging.INFO)
         return data_list
+
+    def _describe_coco(self, value) -> str:
+        annotated, positive, crowd = value
+        if not annotated:
+            return 'no annotation'
+        return self._describe_labels((positive, [])) + (
+            f' crowd {[self.CLASSES[i] for i in crowd]}' if crowd else '')
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

@@ -207,7 +207,7 @@ class MultiLabelFolder(MultiLabelBaseDataset):
         else:
             self._set_classes(self._infer_classes(entries), self.ann_file)
 
-        data_list = []
+        records, infos = [], []
         for raw in entries:
             positive = {self._to_index(label, raw) for label in raw.labels}
             ignore = {self._to_index(label, raw) for label in raw.ignore}
@@ -217,11 +217,13 @@ class MultiLabelFolder(MultiLabelBaseDataset):
                     self.ann_file, 'classes '
                     f'{[self.CLASSES[i] for i in sorted(both)]} are both in '
                     'labels and ignore', raw.entry)
-            data_list.append(
-                self._make_data_info(
-                    osp.join(self.img_prefix, raw.path), sorted(positive),
-                    sorted(ignore)))
-        return data_list
+            img_path, key = self._confined_path(raw.path, self.ann_file,
+                                                raw.entry)
+            labels = (sorted(positive), sorted(ignore))
+            records.append((key, labels, raw.entry))
+            infos.append(self._make_data_info(img_path, *labels))
+        return [infos[i] for i in
+                self._drop_duplicates(records, self.ann_file)]
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

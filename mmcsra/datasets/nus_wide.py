@@ -109,8 +109,12 @@ class NUSWIDE(MultiLabelBaseDataset):
         return lines
 
     def _label_file(self, concept: str) -> str:
-        return osp.join(self.label_dir,
-                        f'Labels_{concept}_{self.split.capitalize()}.txt')
+        # concept names come from a file: their label file stays in label_dir
+        path, _ = self._confined_path(
+            f'Labels_{concept}_{self.split.capitalize()}.txt',
+            self.concepts_file, f'concept {concept!r}', folder=self.label_dir,
+            what='label file')
+        return path
 
     def _read_label_column(self, concept: str, num_images: int) -> np.ndarray:
         """1 = positive, 0 = negative, -1 = invalid value (ignored)."""
@@ -159,14 +163,16 @@ class NUSWIDE(MultiLabelBaseDataset):
                 for concept in self.CLASSES
             ],
             axis=1)  # [N, C]
-        data_list = []
-        for path, row in zip(image_paths, labels):
-            data_list.append(
-                self._make_data_info(
-                    osp.join(self.img_prefix, path),
-                    np.flatnonzero(row == 1).tolist(),
-                    np.flatnonzero(row < 0).tolist()))
-        return data_list
+        records, infos = [], []
+        for line_no, (path, row) in enumerate(zip(image_paths, labels), 1):
+            entry = f'line {line_no}'
+            img_path, key = self._confined_path(path, self.ann_file, entry)
+            value = (np.flatnonzero(row == 1).tolist(),
+                     np.flatnonzero(row < 0).tolist())
+            records.append((key, value, entry))
+            infos.append(self._make_data_info(img_path, *value))
+        return [infos[i] for i in
+                self._drop_duplicates(records, self.ann_file)]
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

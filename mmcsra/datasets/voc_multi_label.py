@@ -100,10 +100,11 @@ class VOCMultiLabel(MultiLabelBaseDataset):
     def ann_prefix(self) -> str:
         return self.data_prefix['ann_path']
 
-    def _read_image_ids(self) -> List[str]:
+    def _read_image_ids(self) -> List[Tuple[str, int]]:
+        """``(image id, line number)`` of every line of the image set."""
         path = self._require_file(self.image_set_path,
                                   f'image set of split {self.split!r}')
-        ids, seen = [], set()
+        ids = []
         try:
             with open(path, encoding='utf-8') as f:
                 lines = f.readlines()
@@ -117,19 +118,17 @@ class VOCMultiLabel(MultiLabelBaseDataset):
                 raise AnnotationError(
                     path, f'expected one image id, got {line.strip()!r}',
                     f'line {line_no}')
-            if tokens[0] in seen:
-                raise AnnotationError(
-                    path, f'image id {tokens[0]!r} is listed twice',
-                    f'line {line_no}')
-            seen.add(tokens[0])
-            ids.append(tokens[0])
+            ids.append((tokens[0], line_no))
         if not ids:
             raise AnnotationError(path, 'lists no image ids')
         return ids
 
-    def _parse_xml(self, img_id: str) -> Tuple[Set[int], Set[int]]:
+    def _parse_xml(self, img_id: str,
+                   entry: str) -> Tuple[Set[int], Set[int]]:
         """(positive, difficult-only-candidate) class indices of one image."""
-        xml_path = osp.join(self.ann_prefix, f'{img_id}.xml')
+        xml_path, _ = self._confined_path(
+            f'{img_id}.xml', self.image_set_path, entry,
+            folder=self.ann_prefix, what='annotation')
         if not osp.isfile(xml_path):
             raise FileNotFoundError(
                 f'VOC annotation of image {img_id!r} (listed in '
@@ -160,18 +159,18 @@ class VOCMultiLabel(MultiLabelBaseDataset):
 
     def load_data_list(self) -> List[dict]:
         self._set_classes(self._metainfo.get('classes'))
-        data_list = []
-        for img_id in self._read_image_ids():
-            positive, difficult = self._parse_xml(img_id)
-            gt_label, gt_ignore = resolve_labels(positive, difficult,
-                                                 self.difficult_as)
-            data_list.append(
-                self._make_data_info(
-                    osp.join(self.img_prefix, f'{img_id}.jpg'),
-                    gt_label,
-                    gt_ignore,
-                    img_id=img_id))
-        return data_list
+        records, infos = [], []
+        for img_id, line_no in self._read_image_ids():
+            entry = f'line {line_no}'
+            img_path, key = self._confined_path(f'{img_id}.jpg',
+                                                self.image_set_path, entry)
+            positive, difficult = self._parse_xml(img_id, entry)
+            labels = resolve_labels(positive, difficult, self.difficult_as)
+            records.append((key, labels, entry))
+            infos.append(
+                self._make_data_info(img_path, *labels, img_id=img_id))
+        return [infos[i] for i in
+                self._drop_duplicates(records, self.image_set_path)]
 
     def extra_repr(self) -> List[str]:
         return [

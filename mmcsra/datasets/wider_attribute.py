@@ -1,5 +1,6 @@
 import math
 import os.path as osp
+import posixpath
 from typing import List, Optional
 
 from mmpretrain.registry import DATASETS
@@ -169,7 +170,7 @@ class WIDERAttribute(MultiLabelBaseDataset):
             self._attribute_names(data['attribute_id_map']), self.ann_file)
         prefix = None if self.split in ('trainval', 'test') \
             else f'{self.split}/'
-        data_list = []
+        records, samples = [], []
         for i, image in enumerate(data['images']):
             if not isinstance(image, dict) or \
                     not isinstance(image.get('file_name'), str) or \
@@ -179,25 +180,48 @@ class WIDERAttribute(MultiLabelBaseDataset):
                     'needs "file_name" (str) and "targets" (list)',
                     f'image #{i}')
             file_name = image['file_name']
-            if prefix is not None and not file_name.startswith(prefix):
+            # 'train/x.jpg', './train/x.jpg' and 'train//x.jpg' are one file
+            if prefix is not None and not posixpath.normpath(
+                    file_name).startswith(prefix):
                 continue
-            img_path = osp.join(self.img_prefix, file_name)
+            entry = f'image #{i} ({file_name!r})'
+            img_path, key = self._confined_path(file_name, self.ann_file,
+                                                entry)
+            targets = []
             for j, target in enumerate(image['targets']):
                 bbox, gt_label, gt_ignore = self._target_labels(
                     target, f'image {file_name!r}, target {j}')
-                data_list.append(
-                    self._make_data_info(
-                        img_path,
-                        gt_label,
-                        gt_ignore,
-                        crop_bbox=bbox,
-                        scene_id=image.get('scene_id'),
-                        person_idx=j))
+                targets.append((tuple(bbox), tuple(gt_label),
+                                tuple(gt_ignore)))
+            records.append((key, (image.get('scene_id'), tuple(targets)),
+                            entry))
+            samples.append([
+                self._make_data_info(
+                    img_path,
+                    gt_label,
+                    gt_ignore,
+                    crop_bbox=list(bbox),
+                    scene_id=image.get('scene_id'),
+                    person_idx=j)
+                for j, (bbox, gt_label, gt_ignore) in enumerate(targets)
+            ])
+        data_list = [
+            info for i in self._drop_duplicates(records, self.ann_file,
+                                                self._describe_image)
+            for info in samples[i]
+        ]
         if not data_list:
             raise AnnotationError(
                 self.ann_file, f'has no annotated person for split '
                 f'{self.split!r}')
         return data_list
+
+    def _describe_image(self, value) -> str:
+        scene_id, targets = value
+        people = '; '.join(
+            f'bbox {list(bbox)} ' + self._describe_labels((label, ignore))
+            for bbox, label, ignore in targets)
+        return f'scene_id {scene_id}, {len(targets)} target(s) [{people}]'
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [
