@@ -1,1 +1,1 @@
-from . import backbones, heads, losses, necks  # noqa: F401
+from . import backbones, classifiers, heads, losses, necks  # noqa: F401

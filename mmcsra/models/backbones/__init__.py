@@ -1,3 +1,4 @@
+from .efficientnet_lite import EfficientNetLite
 from .residual_attention_net import ResidualAttentionNet  # noqa: F401
 
-__all__ = ['ResidualAttentionNet']
+__all__ = ['EfficientNetLite', 'ResidualAttentionNet']

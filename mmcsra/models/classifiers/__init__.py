@@ -1,0 +1,4 @@
+from .frozen_backbone_classifier import (FrozenBackboneClassifier,
+                                         StaleFeatureCacheError)
+
+__all__ = ['FrozenBackboneClassifier', 'StaleFeatureCacheError']
