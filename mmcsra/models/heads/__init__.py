@@ -6,4 +6,7 @@ from .multi_label_head_base import MultiLabelHeadBase
 from .cat_head import CATHead
 from .ml_decoder_head import MLDecoderHead
 
-__all__ = ['CSRAHead', 'CSRARetrofitHead', 'MultiHeadCSRA', 'MultiLabelHeadBase', 'CosineClsHead', 'CATHead', 'MLDecoderHead']
+__all__ = [
+    'CSRAHead', 'CSRARetrofitHead', 'MultiHeadCSRA', 'MultiLabelHeadBase',
+    'CosineClsHead', 'CATHead', 'MLDecoderHead'
+]

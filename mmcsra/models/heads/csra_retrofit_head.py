@@ -8,8 +8,9 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 
-def avg_and_max_logits(linear: nn.Linear,
-                       feat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def avg_and_max_logits(
+        linear: nn.Linear,
+        feat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Apply a trained linear classifier at every location of a feature map.
 
     Args:

@@ -376,14 +376,15 @@ class MultiHeadCSRA(BaseModule):
 
     def class_feature_norms(self, feats: torch.Tensor,
                             scores: torch.Tensor) -> torch.Tensor:
-        """:math:`\lVert f^h_i \rVert` of the class-specific features.
+        r""":math:`\lVert f^h_i \rVert` of the class-specific features.
 
         From the Gram matrix of the locations (see the class docstring), so
         the ``(B, H, C, D)`` features are never built.
 
         Args:
             feats (Tensor): ``(B, D, N)`` locations (:meth:`locations`).
-            scores (Tensor): ``(B, H, C, N)`` scores (:meth:`class_score_maps`).
+            scores (Tensor): ``(B, H, C, N)`` scores
+                (:meth:`class_score_maps`).
 
         Returns:
             Tensor: ``(B, H, C)`` norms, at least ``eps``.

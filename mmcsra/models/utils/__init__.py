@@ -5,4 +5,8 @@ from .group_linear import CosineGroupLinear, GroupLinear
 from .graph_layers import GraphAttention, GraphConvolution
 from .ml_decoder_layer import MLDecoderLayer
 
-__all__ = ['CosineLinear', 'cosine_linear', 'FeedForward', 'MultiHeadAttention', 'sine_position_encoding_2d', 'CosineGroupLinear', 'GroupLinear', 'GraphAttention', 'GraphConvolution', 'MLDecoderLayer']
+__all__ = [
+    'CosineLinear', 'cosine_linear', 'FeedForward', 'MultiHeadAttention',
+    'sine_position_encoding_2d', 'CosineGroupLinear', 'GroupLinear',
+    'GraphAttention', 'GraphConvolution', 'MLDecoderLayer'
+]
