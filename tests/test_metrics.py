@@ -563,6 +563,105 @@ def test_calibrate_tool_end_to_end(tmp_path):
     assert res['multi-label/CP'] == pytest.approx(100 * np.mean(p), abs=1e-10)
 
 
+# ------------------------------------------------------ batch records
+@pytest.mark.parametrize('round_up', [True, False])
+def test_rank_records_interleave_like_default_sampler(round_up):
+    """Three simulated ranks of ``DefaultSampler`` shards (23 samples,
+    uneven; with ``round_up`` rank 2 gets a repeated sample) give the
+    single-process rows in order, the padding dropped."""
+    from mmcsra.evaluation.metrics.multi_label_metric_base import (
+        MultiLabelMetricBase, interleave_rank_records)
+    scores, target, valid = random_problem(23, 4, seed=5, ignore_rate=0.2)
+    samples = make_samples(scores, target, valid)
+    parts = []
+    for rank in range(3):
+        # DefaultSampler's shard of rank r of 3 (its own arithmetic: pad to
+        # a multiple of the world size by repeating from the start)
+        total = 24 if round_up else 23
+        shard = (list(range(23)) * 2)[rank:total:3]
+        metric = MultiLabelMAP()
+        for start in range(0, len(shard), 4):  # batches of 4, last partial
+            metric.process(None, [samples[i] for i in shard[start:start + 4]])
+        assert len(metric.results) == -(-len(shard) // 4)  # one per batch
+        assert metric.results[0]['pred_score'].shape == (4, 4)
+        parts.append(metric._local_record())
+    total = sum(p['pred_score'].size(0) for p in parts)
+    assert total == (24 if round_up else 23)
+    rows = interleave_rank_records(parts, 23)
+    assert torch.equal(rows['pred_score'], torch.from_numpy(scores))
+    assert torch.equal(rows['gt'], torch.from_numpy(target))
+    assert torch.equal(rows['valid'], torch.from_numpy(valid))
+    # compute_metrics on the merged record equals the one-process run
+    single = run_metric(MultiLabelMAP(), samples)
+    merged = MultiLabelMAP().compute_metrics([rows])
+    assert {f'multi-label/{k}': v for k, v in merged.items()} == single
+    assert MultiLabelMetricBase.stack_results([rows])[0].shape == (23, 4)
+
+
+def test_batch_records_refuse_mixed_class_counts():
+    metric = MultiLabelMAP()
+    metric.process(None, make_samples(np.full((2, 3), 0.5),
+                                      np.eye(2, 3, dtype=bool)))
+    metric.process(None, make_samples(np.full((2, 4), 0.5),
+                                      np.eye(2, 4, dtype=bool)))
+    with pytest.raises(ValueError, match=r'different numbers of classes'):
+        metric.evaluate(4)
+    with pytest.raises(ValueError, match='0 samples'):
+        MultiLabelMAP().evaluate(4)
+
+
+# ------------------------------------------------ build-time option checks
+def test_dataset_meta_checks_topk_and_thresholds(tmp_path):
+    metric = MultiLabelPRF(topk=(None, 3, 11))
+    classes = [str(i) for i in range(10)]
+    with pytest.raises(ValueError) as info:
+        metric.dataset_meta = dict(classes=classes)
+    assert 'topk=[11] is larger than the number of classes of the ' \
+        'dataset (10)' in str(info.value)
+    assert metric.dataset_meta is None  # refused, not stored
+    # k == C is allowed; no class list: nothing to check yet
+    MultiLabelPRF(topk=(None, 10)).dataset_meta = dict(classes=classes)
+    MultiLabelPRF(topk=100).dataset_meta = dict()
+    with pytest.raises(ValueError, match='3 thresholds but there are 10'):
+        MultiLabelPRF(thr=[0.5] * 3, topk=None).dataset_meta = dict(
+            classes=classes)
+    path = str(tmp_path / 'thr.json')
+    save_thresholds(path, [0.5] * 3, ['a', 'b', 'c'])
+    with pytest.raises(ValueError, match='calibrated for the classes'):
+        MultiLabelPRF(thr=path, topk=None).dataset_meta = dict(
+            classes=['a', 'c', 'b'])
+    # MultiLabelMAP has no class-dependent option
+    MultiLabelMAP().dataset_meta = dict(classes=classes)
+
+
+@pytest.mark.parametrize('mode', ['train', 'test'])
+def test_topk_larger_than_classes_fails_before_the_first_iteration(
+        tmp_path, monkeypatch, mode):
+    """A top-100 metric on the 10-class demo stops ``Runner.train()`` /
+    ``Runner.test()`` when the val / test loop is built, not after an
+    epoch."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner, loops
+    calls = []
+    for cls in (loops.EpochBasedTrainLoop, loops.ValLoop, loops.TestLoop):
+        monkeypatch.setattr(cls, 'run_iter',
+                            lambda self, *a, **k: calls.append(1))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'tests', 'configs', 'csra_tiny_multidigits.py'))
+    cfg.work_dir = str(tmp_path)
+    evaluator = [dict(type='MultiLabelMAP'),
+                 dict(type='MultiLabelPRF', topk=(None, 100))]
+    cfg.val_evaluator = cfg.test_evaluator = evaluator
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.num_samples = 4
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as info:
+        getattr(runner, mode)()
+    assert 'topk=[100] is larger than the number of classes of the ' \
+        'dataset (10)' in str(info.value)
+    assert calls == []
+
+
 # --------------------------------------------------------------- benchmark
 def test_benchmark_quick_table(capsys):
     spec = importlib.util.spec_from_file_location(
@@ -589,7 +688,7 @@ def test_benchmark_quick_table(capsys):
         ref, abs=1e-5)
     # MMPretrain splits ties and disagrees with sklearn on this data
     assert rows['MMPretrain AveragePrecision.calculate'][6] == 'no'
-    assert rows['ours: MultiLabelMAP.compute_metrics (stack N records + '
+    assert rows['ours: MultiLabelMAP.compute_metrics (cat batch records + '
                 'AP)'][4:7:2] == [ours[4], 'yes']
     # PRF rows: the threshold rows of ours equal sklearn's CP..OF1
     ours_prf = rows['ours thr=0.5'][3:9]
@@ -603,3 +702,5 @@ def test_benchmark_quick_table(capsys):
     ])
     assert float(ours_prf[0]) == pytest.approx(100 * cp, abs=1e-4)
     assert re.search(r'ours / sort = \d+\.\d\d', text)
+    assert re.search(r'MultiLabelMAP.compute_metrics / torch.sort\(scores, '
+                     r'dim=0\) = \d+\.\d\d', text)

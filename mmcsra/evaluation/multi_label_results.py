@@ -10,14 +10,13 @@ One record per sample, built from a data sample (a
 * ``gt_ignore``: ignored class indices (optional). A class listed in both
   ``gt_label`` and ``gt_ignore`` is ignored.
 
-The metrics keep one record per sample in ``self.results`` (never one per
-batch): mmengine's ``collect_results`` interleaves the ranks' lists item by
-item and truncates to the dataset size, which removes exactly the samples
-``DefaultSampler(round_up=True)`` repeated to pad the last batch.
+The metrics stack these into one ``(B, C)`` record per batch and, across
+ranks, restore the dataset order and drop the samples
+``DefaultSampler(round_up=True)`` repeated (see
+:class:`mmcsra.evaluation.metrics.multi_label_metric_base.MultiLabelMetricBase`).
 """
 from typing import List, Optional, Sequence, Tuple
 
-import mmengine
 import torch
 
 from mmcsra.structures import indices_to_multi_hot
@@ -122,18 +121,38 @@ def load_multi_label_predictions(
         path: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Load saved predictions as ``(scores, gt, valid)`` (N, C) tensors.
 
-    Reads a ``.pkl``/``.pickle``/``.json`` list of per-sample dicts, as
-    written by mmengine's ``DumpResults`` (``tools/test.py --out``). Pickle
-    files can run code when loaded: only load dumps you made.
+    Reads a ``.json`` list of per-sample dicts (lists of numbers), or the
+    ``.pkl`` mmengine's ``DumpResults`` writes (``tools/test.py --out``).
+    A dump is untrusted input: a pickle goes through
+    :func:`mmcsra.engine.safe_loading.safe_pickle_load` (only containers,
+    numbers, strings, tensors and numeric numpy arrays; anything else is
+    refused without running it), never through plain :mod:`pickle`.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
+        UnsafeCheckpointError: if a pickle names anything else.
+        CorruptCheckpointError: if the file is empty or truncated.
         ValueError: if the file is not a non-empty list of dicts.
     """
+    import json
     import os.path as osp
+
+    from mmcsra.engine.safe_loading import (CorruptCheckpointError,
+                                            safe_pickle_load)
     if not osp.isfile(path):
         raise FileNotFoundError(f'prediction file {path!r} does not exist')
-    records = mmengine.load(path)
+    if path.endswith('.json'):
+        with open(path) as f:
+            try:
+                records = json.load(f)
+            except json.JSONDecodeError as err:
+                raise CorruptCheckpointError(
+                    f'{path!r} is not valid JSON (truncated?): {err}') from err
+    elif path.endswith(('.pkl', '.pickle')):
+        records = safe_pickle_load(path)
+    else:
+        raise ValueError(f'{path}: predictions must be a .json or .pkl '
+                         'file')
     if not isinstance(records, (list, tuple)) or not records:
         raise ValueError(f'{path} must hold a non-empty list of per-sample '
                          f'dicts, got {type(records).__name__}')
@@ -144,6 +163,6 @@ def load_multi_label_predictions(
                              f'{type(record).__name__}, not a dict')
         try:
             packed.append(pack_multi_label_result(record))
-        except (KeyError, ValueError, IndexError) as err:
+        except (KeyError, ValueError, IndexError, TypeError) as err:
             raise ValueError(f'{path}: entry {i}: {err}') from err
     return stack_multi_label_results(packed)

@@ -5,8 +5,7 @@ from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
 from ..functional import INTERPOLATIONS, average_precision
-from ..multi_label_results import (resolve_class_names,
-                                   stack_multi_label_results)
+from ..multi_label_results import resolve_class_names
 from .multi_label_metric_base import MultiLabelMetricBase
 
 EMPTY_CLASS_MODES = ('exclude', 'zero')
@@ -41,9 +40,11 @@ class MultiLabelMAP(MultiLabelMetricBase):
 
     Each data sample needs ``pred_score`` (C scores), ``gt_label``
     (positive class indices) or ``gt_score`` (dense 0/1) and optionally
-    ``gt_ignore`` (ignored class indices). Results are kept per sample, so
-    on several ranks mmengine's collection drops the samples the sampler
-    repeated and the numbers equal the single-process ones exactly.
+    ``gt_ignore`` (ignored class indices). Results are kept as one
+    ``(B, C)`` record per batch; on several ranks the rows are put back in
+    dataset order and the samples the sampler repeated are dropped, so the
+    numbers equal the single-process ones exactly (see
+    :class:`MultiLabelMetricBase`).
 
     Reported keys (values in percent, under the prefix, default
     ``'multi-label'``):
@@ -88,7 +89,7 @@ class MultiLabelMAP(MultiLabelMetricBase):
         self.classwise = classwise
 
     def compute_metrics(self, results: list) -> dict:
-        scores, gt, valid = stack_multi_label_results(results)  # [N, C]
+        scores, gt, valid = self.stack_results(results)  # [N, C]
         names = resolve_class_names(self.dataset_meta, scores.size(1))
         ap = average_precision(scores, gt, valid, self.interpolation)  # [C]
 

@@ -5,8 +5,7 @@ from mmpretrain.registry import METRICS
 
 from ..functional import (ZERO_DIVISIONS, multi_label_decisions, prf_counts,
                           prf_from_counts)
-from ..multi_label_results import (resolve_class_names,
-                                   stack_multi_label_results)
+from ..multi_label_results import resolve_class_names
 from ..threshold_file import load_thresholds
 from .multi_label_metric_base import MultiLabelMetricBase
 
@@ -46,8 +45,9 @@ class MultiLabelPRF(MultiLabelMetricBase):
     ``topk=(None, 3)`` gives both rows of the papers' tables.
 
     Each data sample needs ``pred_score`` (C sigmoid scores), ``gt_label``
-    or ``gt_score`` and optionally ``gt_ignore``; results are kept per
-    sample so distributed evaluation equals the single-process one.
+    or ``gt_score`` and optionally ``gt_ignore``; results are kept as one
+    record per batch and distributed evaluation equals the single-process
+    one (see :class:`MultiLabelMetricBase`).
 
     Args:
         thr (float | Sequence[float] | str | None): the decision threshold
@@ -119,23 +119,43 @@ class MultiLabelPRF(MultiLabelMetricBase):
             raise ValueError(f'topk has duplicates: {settings}')
         return settings
 
-    def _class_thresholds(self, num_classes: int):
+    def check_dataset_meta(self, dataset_meta: dict) -> None:
+        """Every top-k must be at most the dataset's class count, and
+        per-class thresholds must fit its classes (count, and names when
+        the threshold file has them). Called when mmengine's loops set
+        ``dataset_meta``, i.e. before the first training iteration."""
+        num_classes = self.num_classes_of(dataset_meta)
+        if num_classes is None:
+            return
+        too_large = [k for k in self.topk if k is not None and k > num_classes]
+        if too_large:
+            raise ValueError(
+                f'{type(self).__name__}: topk={too_large} is larger than '
+                f'the number of classes of the dataset ({num_classes}); '
+                f'use topk values in [1, {num_classes}] (or None)')
+        self._check_thresholds(num_classes, dataset_meta)
+
+    def _check_thresholds(self, num_classes: int,
+                          dataset_meta: Optional[dict]) -> None:
         if self.thr is None or self.thr.ndim == 0:
-            return self.thr
+            return
         source = self.thr_file or 'thr'
         if self.thr.numel() != num_classes:
             raise ValueError(f'{source} has {self.thr.numel()} thresholds '
-                             f'but pred_score has {num_classes} classes')
-        classes = (self.dataset_meta or {}).get('classes', None)
+                             f'but there are {num_classes} classes')
+        classes = (dataset_meta or {}).get('classes', None)
         if self.thr_classes is not None and classes is not None and \
                 list(map(str, classes)) != self.thr_classes:
             raise ValueError(f'{source} was calibrated for the classes '
                              f'{self.thr_classes}, but the dataset has '
                              f'{list(classes)}')
+
+    def _class_thresholds(self, num_classes: int):
+        self._check_thresholds(num_classes, self.dataset_meta)
         return self.thr
 
     def compute_metrics(self, results: list) -> dict:
-        scores, gt, valid = stack_multi_label_results(results)  # [N, C]
+        scores, gt, valid = self.stack_results(results)  # [N, C]
         num_classes = scores.size(1)
         resolve_class_names(self.dataset_meta, num_classes)  # size check
         thr = self._class_thresholds(num_classes)
