@@ -7,7 +7,7 @@ math (tolerance 1e-4):
 
 * CSRA ResNet-101: torchvision's ``resnet101`` (the official backbone class)
   up to ``layer4``, then the official per-head CSRA formula; the converted
-  file is loaded by ``get_model('csra_resnet101_coco', pretrained=...)``;
+  file is loaded by ``get_model('resnet101_coco', pretrained=...)``;
 * CSRA ViT: a small timm-layout ViT (the official ``VIT_CSRA``: pre-norm
   blocks, LayerNorm eps 1e-6, fused qkv, exact GELU) written out with
   explicit ops;
@@ -110,7 +110,7 @@ def test_csra_resnet101(official_resnet, tmp_path, wrap):
 
     # the converted file loads strictly into the indexed paper model
     # (ResNet-101, COCO: 80 classes, H = 4, lambda = 0.5)
-    model = get_model('csra_resnet101_coco', pretrained=dst)
+    model = get_model('resnet101_coco', pretrained=dst)
     lam = model.head.csra.lam
     assert lam == 0.5
     # row h*C + i of the stacked classifier is class i of head h

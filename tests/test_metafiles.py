@@ -1,0 +1,50 @@
+"""Every metafile entry's ``Name`` is its config's file stem, and the config
+exists (issue 15, "Naming"); every metafile is imported by model-index.yml."""
+import os.path as osp
+import re
+
+import pytest
+import yaml
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _imported_metafiles():
+    with open(osp.join(REPO, 'model-index.yml')) as f:
+        return yaml.safe_load(f)['Import']
+
+
+def _entries():
+    for metafile in _imported_metafiles():
+        with open(osp.join(REPO, metafile)) as f:
+            for entry in yaml.safe_load(f)['Models']:
+                yield metafile, entry
+
+
+def test_every_method_folder_has_an_imported_metafile():
+    folders = sorted(
+        d for d in __import__('os').listdir(osp.join(REPO, 'configs'))
+        if d != '_base_' and osp.isdir(osp.join(REPO, 'configs', d)))
+    assert sorted(_imported_metafiles()) == [
+        f'configs/{d}/metafile.yml' for d in folders]
+
+
+@pytest.mark.parametrize('metafile,entry', list(_entries()),
+                         ids=lambda x: x['Name'] if isinstance(x, dict) else x)
+def test_name_is_config_stem_and_config_exists(metafile, entry):
+    config = entry['Config']
+    assert osp.isfile(osp.join(REPO, config)), \
+        f'{metafile}: {entry["Name"]} names {config}, which does not exist'
+    # the config sits in the metafile's own method folder
+    assert osp.dirname(config) == osp.dirname(metafile)
+    stem = osp.splitext(osp.basename(config))[0]
+    assert entry['Name'] == stem, f'{metafile}: Name {entry["Name"]!r} ' \
+        f'is not the stem of {config}'
+
+
+def test_names_follow_the_scheme_characters():
+    """``{backbone}[-{variant}]_{dataset}``: lower case, digits, '-', '_'
+    and '.' only, ending in a dataset segment."""
+    for _, entry in _entries():
+        assert re.fullmatch(r'[a-z0-9.\-]+(_[a-z0-9.\-]+)+', entry['Name']), \
+            entry['Name']
