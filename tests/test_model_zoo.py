@@ -247,27 +247,40 @@ def test_index_lists_every_config_once():
 
 def test_index_metrics_are_sourced():
     """Every result has a stated source; only configs with a published
-    number of their own setting carry one (the authors' READMEs)."""
+    number of their own setting carry one (the authors' READMEs, or the
+    papers' tables for the issue 16 recipes)."""
     index = load_model_index()
     for info in index.values():
         if info.results:
             assert 'Results Source' in info.extra, info.name
             assert not info.weights  # no mmcsra weights published yet
     expected = {  # model -> (dataset, mAP) from the authors' README tables
-        'csra_resnet101_voc': ('PASCAL VOC 2007', 94.7),
-        'csra_resnet101_coco': ('MS-COCO 2014', 83.3),
-        'csra_vit-l16_coco': ('MS-COCO 2014', 86.5),
-        'csra_vit-b16_wider': ('WIDER Attribute', 89.0),
+        'resnet101_voc': ('PASCAL VOC 2007', 94.7),
+        'resnet101_coco': ('MS-COCO 2014', 83.3),
+        'vit-l16_coco': ('MS-COCO 2014', 86.5),
+        'vit-b16_wider': ('WIDER Attribute', 89.0),
         # deep-object-reid README: EfficientNetV2-S + ML-Decoder + AAM
-        'ml_decoder_efficientnetv2-s_mld-aam_voc': ('PASCAL VOC 2007', 95.86),
-        'ml_decoder_efficientnetv2-s_mld-aam_coco': ('MS-COCO 2014', 88.75),
+        'efficientnetv2-s_mld-aam_voc': ('PASCAL VOC 2007', 95.86),
+        'efficientnetv2-s_mld-aam_coco': ('MS-COCO 2014', 88.75),
+        # issue 16 recipes: the papers' table rows of their settings
+        'resnet101_voc12': ('PASCAL VOC 2012 test (evaluation server)', 94.1),
+        'resnet101-cut_voc12': ('PASCAL VOC 2012 test (evaluation server)',
+                                94.6),
+        'vit-l16_wider': ('WIDER Attribute test', 90.1),
+        'vit-l16-randaug_coco': ('MS-COCO 2014', 86.9),
+        'efficientnetv2-s_mld-aam_nuswide': ('NUS-WIDE', 67.60),
+        'efficientnetv2-s_mld-aam-paper_voc': ('PASCAL VOC 2007', 95.86),
+        'efficientnetv2-s_mld-aam-paper_coco': ('MS-COCO 2014', 88.75),
+        'efficientnetv2-s_gat-aam_nuswide': ('NUS-WIDE', 66.85),
+        'efficientnetv2-s_gat-aam-paper_voc': ('PASCAL VOC 2007', 96.00),
+        'efficientnetv2-s_gat-aam-paper_coco': ('MS-COCO 2014', 87.70),
     }
     assert {n for n, i in index.items() if i.results} == set(expected)
     for name, (dataset, value) in expected.items():
         [result] = index[name].results
         assert result['Dataset'] == dataset
         assert result['Metrics'] == {'mAP': value}
-    assert index['csra_resnet101_voc'].paper['URL'] == \
+    assert index['resnet101_voc'].paper['URL'] == \
         'https://arxiv.org/abs/2108.02456'
 
 
@@ -286,13 +299,14 @@ def test_index_epochs_match_the_configs():
 def test_list_models_patterns():
     names = list_models()
     assert names == sorted(names) and len(set(names)) == len(names)
-    assert list_models('csra_resnet101') == [
-        n for n in names if n.startswith('csra_resnet101')]
-    assert list_models('CSRA_*voc') == [
-        n for n in names if n.startswith('csra_') and 'voc' in n]
-    assert set(list_models('csra', exclude_patterns=['csra_vit'])) == {
+    assert list_models('resnet101') == [
+        n for n in names if n.startswith('resnet101')]
+    assert {'resnet101_coco', 'resnet101_voc'} <= set(list_models('resnet101'))
+    assert list_models('RESNET*voc') == [
+        n for n in names if n.startswith('resnet') and 'voc' in n]
+    assert set(list_models('vit', exclude_patterns=['vit-b16'])) == {
         n for n in names
-        if n.startswith('csra') and not n.startswith('csra_vit')}
+        if n.startswith('vit') and not n.startswith('vit-b16')}
     with_results = list_models(task='Multi-Label Classification')
     assert with_results == [
         n for n in names if get_model_info(n).results]
@@ -342,13 +356,13 @@ def test_get_model_builds_every_indexed_model(name):
 
 def test_get_model_errors(tmp_path):
     with pytest.raises(ValueError, match='no published weights'):
-        get_model('csra_resnet18_multidigits', pretrained=True)
+        get_model('resnet18_multidigits', pretrained=True)
     with pytest.raises(ValueError, match='needs a model name'):
         get_model(DEMO_CFG, pretrained=True)
     with pytest.raises(ValueError, match='no model named'):
-        get_model('csra_resnet999_voc')
+        get_model('resnet999_voc')
     with pytest.raises(FileNotFoundError):
-        get_model('csra_resnet18_multidigits',
+        get_model('resnet18_multidigits',
                   pretrained=str(tmp_path / 'missing.pth'))
 
 
@@ -356,7 +370,7 @@ def test_get_model_local_round_trip(trained, tmp_path):
     """get_model(name, pretrained=<published file>) == the trained model."""
     path = publish_checkpoint(
         trained['ckpt'], str(tmp_path / 'demo.pth'), ema=True)
-    loaded = get_model('csra_resnet18_multidigits', pretrained=path)
+    loaded = get_model('resnet18_multidigits', pretrained=path)
     assert tuple(loaded._dataset_meta['classes']) == DIGIT_CLASSES
 
     reference = get_model(DEMO_CFG)  # same config, random weights
@@ -396,8 +410,24 @@ def test_registered_in_mmpretrain_model_hub():
     from mmcsra.apis import register_to_mmpretrain
     register_to_mmpretrain()
     register_to_mmpretrain()  # idempotent
-    assert set(mmpretrain.list_models('csra_')) >= {
-        n.lower() for n in list_models('csra_')}
-    model = mmpretrain.get_model('csra_resnet18_multidigits')
+    assert set(mmpretrain.list_models('resnet18')) >= {
+        n.lower() for n in list_models('resnet18')}
+    model = mmpretrain.get_model('resnet18_multidigits')
     assert type(model.head).__name__ == 'CSRAHead'
     assert model.head.num_classes == 10
+
+
+def test_old_model_names_still_resolve_with_a_warning():
+    """Names were ``{method folder}_{config stem}`` before the metafile
+    ``Name`` became the config stem: the old name finds the same entry and
+    warns; a name that never existed is still an error."""
+    with pytest.warns(DeprecationWarning, match="now named 'resnet101_voc'"):
+        info = get_model_info('csra_resnet101_voc')
+    assert info.name == 'resnet101_voc'
+    assert info.config.endswith(osp.join('configs', 'csra',
+                                         'resnet101_voc.py'))
+    with pytest.warns(DeprecationWarning):
+        assert get_model_info('ml_decoder_efficientnetv2-s_mld-aam_voc'
+                              ).name == 'efficientnetv2-s_mld-aam_voc'
+    with pytest.raises(ValueError, match='no model named'):
+        get_model_info('cat_resnet101_voc')  # wrong folder for that stem

@@ -5,4 +5,8 @@ from .model_zoo import (get_model, get_model_info, list_models,
 from .inferencer import MultiLabelInferencer
 from .ablation import run_ablation
 
-__all__ = ['retrofit_csra', 'check_retrofit_supported', 'format_retrofit_table', 'get_model', 'get_model_info', 'list_models', 'publish_checkpoint', 'register_to_mmpretrain', 'MultiLabelInferencer', 'run_ablation']
+__all__ = [
+    'retrofit_csra', 'check_retrofit_supported', 'format_retrofit_table',
+    'get_model', 'get_model_info', 'list_models', 'publish_checkpoint',
+    'register_to_mmpretrain', 'MultiLabelInferencer', 'run_ablation'
+]

@@ -176,7 +176,7 @@ def list_models(pattern: Optional[str] = None,
     (case-insensitive; so a plain word selects the names starting with it).
 
     Args:
-        pattern (str, optional): wildcard pattern, e.g. ``'csra_*voc'``.
+        pattern (str, optional): wildcard pattern, e.g. ``'resnet101*'``.
         exclude_patterns (list[str], optional): wildcard patterns to drop
             (also extended by ``'*'``).
         task (str, optional): keep models with a result of this task (e.g.
@@ -202,9 +202,29 @@ def get_model_info(name: str) -> ModelInfo:
     index = _index()
     info = index.get(name.lower())
     if info is None:
+        info = _renamed_model(index, name)
+    if info is None:
         raise ValueError(f'no model named {name!r} in {model_index_path()}; '
                          'see mmcsra.apis.list_models()')
     return copy.deepcopy(info)
+
+
+def _renamed_model(index: Dict[str, ModelInfo],
+                   name: str) -> Optional[ModelInfo]:
+    """The model once named ``{method folder}_{config stem}`` (before the
+    metafile ``Name`` became the config stem), with a deprecation warning;
+    None if ``name`` is no such old name."""
+    import warnings
+
+    for info in index.values():
+        folder = osp.basename(osp.dirname(info.config))
+        if f'{folder}_{info.name}'.lower() == name.lower():
+            warnings.warn(
+                f'model name {name!r} is deprecated: the model is now named '
+                f'{info.name!r} (its config file name)', DeprecationWarning,
+                stacklevel=3)
+            return info
+    return None
 
 
 _REGISTERED_WITH_MMPRETRAIN = False
@@ -213,10 +233,11 @@ _REGISTERED_WITH_MMPRETRAIN = False
 def register_to_mmpretrain() -> None:
     """Register mmcsra's index with MMPretrain's ``ModelHub`` (idempotent).
 
-    After it, ``mmpretrain.list_models('csra_*')`` / ``mmpretrain.get_model``
-    and MMPretrain's inferencers find mmcsra's models by name. mmcsra's own
-    :func:`get_model` stays the strict entry point (``pretrained=True``
-    without published weights is an error there, a warning in MMPretrain).
+    After it, ``mmpretrain.list_models('resnet101*')`` /
+    ``mmpretrain.get_model`` and MMPretrain's inferencers find mmcsra's
+    models by name. mmcsra's own :func:`get_model` stays the strict entry
+    point (``pretrained=True`` without published weights is an error there,
+    a warning in MMPretrain).
     """
     global _REGISTERED_WITH_MMPRETRAIN
     if _REGISTERED_WITH_MMPRETRAIN:
