@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import os.path as osp
+import re
 import sys
 
 import numpy as np
@@ -952,6 +953,61 @@ def test_load_checked_reads_a_good_image(image_files):
     assert out['img'].shape == (4, 5) and out['img'].dtype == np.float32
     # ITU-R 601 luma of RGB (10, 20, 30): 0.299*10 + 0.587*20 + 0.114*30
     assert abs(out['img'][0, 0] - 18.16) <= 1
+
+
+def _png_declaring(path, width, height):
+    """A valid 1x1 PNG whose IHDR then claims ``width`` x ``height``.
+
+    The header is all a decoder needs to allocate the image: this is the
+    shape of a decompression bomb (PNG spec: IHDR = width, height as
+    big-endian uint32 at bytes 16-24, CRC-32 of type + data after it).
+    """
+    import struct
+    import zlib
+    from PIL import Image
+    Image.new('RGB', (1, 1), (10, 20, 30)).save(path)
+    data = bytearray(open(path, 'rb').read())
+    assert data[12:16] == b'IHDR'
+    data[16:24] = struct.pack('>II', width, height)
+    data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
+    with open(path, 'wb') as f:
+        f.write(bytes(data))
+    return str(path)
+
+
+@pytest.mark.parametrize('width, height, reason', [
+    (12_000, 10_000, '12000 x 10000 = 120,000,000 pixels, more than '
+     'max_pixels=100,000,000'),  # above ours, below PIL's own hard limit
+    (50_000, 50_000, 'decompression bomb refused before decoding'),
+])
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_load_checked_refuses_decompression_bombs(tmp_path, width, height,
+                                                  reason, backend):
+    bomb = _png_declaring(tmp_path / 'bomb.png', width, height)
+    assert os.path.getsize(bomb) < 100  # tiny file, huge declared image
+    load = TRANSFORMS.build(
+        dict(type='LoadImageFromFileChecked', imdecode_backend=backend))
+    with pytest.raises(ImageLoadError, match=re.escape(reason)) as info:
+        load(dict(img_path=bomb))
+    assert info.value.file == bomb
+
+
+def test_load_checked_pixel_limit_is_configurable(image_files):
+    # the good image is 5 x 4 = 20 pixels
+    strict = TRANSFORMS.build(
+        dict(type='LoadImageFromFileChecked', max_pixels=19))
+    with pytest.raises(ImageLoadError, match='5 x 4 = 20 pixels'):
+        strict(dict(img_path=image_files['good']))
+    exact = TRANSFORMS.build(
+        dict(type='LoadImageFromFileChecked', max_pixels=20))
+    assert exact(dict(img_path=image_files['good']))['img'].shape == (4, 5, 3)
+    off = TRANSFORMS.build(
+        dict(type='LoadImageFromFileChecked', max_pixels=None))
+    assert off(dict(img_path=image_files['good']))['img'].shape == (4, 5, 3)
+    for bad in (0, -5, 1.5, True, '100'):
+        with pytest.raises(ValueError, match='max_pixels must be'):
+            TRANSFORMS.build(
+                dict(type='LoadImageFromFileChecked', max_pixels=bad))
 
 
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])

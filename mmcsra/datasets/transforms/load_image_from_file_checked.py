@@ -1,10 +1,13 @@
+import io
 import logging
 import os
+import warnings
 from typing import Optional, Set
 
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
@@ -36,6 +39,15 @@ class LoadImageFromFileChecked(BaseTransform):
     (its pid is in the message), not a total over workers; and a file that
     stays unreadable is counted again each time it is drawn.
 
+    Decompression bombs: a small file can declare a huge image (a 40 KB PNG
+    of 50,000 x 50,000 pixels decodes to 7.5 GB). Before decoding, the image
+    size is read from the file's header (PIL, no pixel data is decoded) and
+    an image of more than ``max_pixels`` pixels is refused, naming the file
+    and its size. PIL refuses on its own any header above twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (about 179 MP by default); a format PIL
+    can not identify is left to the decoder (cv2's own limit is 2**30
+    pixels).
+
     Required keys: ``img_path``. Added keys: ``img``, ``img_shape``,
     ``ori_shape``.
 
@@ -49,6 +61,8 @@ class LoadImageFromFileChecked(BaseTransform):
             Defaults to ``'cv2'``.
         backend_args (dict, optional): file backend arguments of
             :func:`mmengine.fileio.get`. Defaults to None (local files).
+        max_pixels (int, optional): the largest width x height decoded;
+            ``None`` disables the check. Defaults to 100,000,000 (100 MP).
     """
 
     ON_ERROR = ('raise', 'skip')
@@ -58,7 +72,14 @@ class LoadImageFromFileChecked(BaseTransform):
                  to_float32: bool = False,
                  color_type: str = 'color',
                  imdecode_backend: str = 'cv2',
-                 backend_args: Optional[dict] = None):
+                 backend_args: Optional[dict] = None,
+                 max_pixels: Optional[int] = 100_000_000):
+        if max_pixels is not None and (isinstance(max_pixels, bool)
+                                       or not isinstance(max_pixels, int)
+                                       or max_pixels <= 0):
+            raise ValueError('max_pixels must be a positive int or None, '
+                             f'got {max_pixels!r}')
+        self.max_pixels = max_pixels
         if on_error not in self.ON_ERROR:
             raise ValueError(f'on_error must be one of {self.ON_ERROR}, '
                              f'got {on_error!r}')
@@ -84,6 +105,27 @@ class LoadImageFromFileChecked(BaseTransform):
             level=logging.WARNING)
         return None
 
+    def _check_size(self, img_bytes: bytes) -> Optional[str]:
+        """Why the image is too large to decode, from its header, or None."""
+        if self.max_pixels is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(img_bytes)) as header:
+                    width, height = header.size
+            except Image.DecompressionBombError as err:
+                return f'decompression bomb refused before decoding ({err})'
+            except (UnidentifiedImageError, OSError, ValueError):
+                return None  # not PIL's format: the decoder decides
+        if width * height > self.max_pixels:
+            return (f'its header declares {width} x {height} = '
+                    f'{width * height:,} pixels, more than max_pixels='
+                    f'{self.max_pixels:,}; refused before decoding (raise '
+                    'max_pixels in the LoadImageFromFileChecked step of the '
+                    'pipeline if the image is genuine)')
+        return None
+
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
         try:
@@ -92,6 +134,9 @@ class LoadImageFromFileChecked(BaseTransform):
             return self._fail(filename, 'file not found', err)
         except OSError as err:
             return self._fail(filename, f'can not read the file ({err})', err)
+        too_large = self._check_size(img_bytes)
+        if too_large is not None:
+            return self._fail(filename, too_large)
         try:
             img = mmcv.imfrombytes(
                 img_bytes, flag=self.color_type, backend=self.imdecode_backend)
@@ -116,4 +161,5 @@ class LoadImageFromFileChecked(BaseTransform):
                 f'to_float32={self.to_float32}, '
                 f'color_type={self.color_type!r}, '
                 f'imdecode_backend={self.imdecode_backend!r}, '
-                f'backend_args={self.backend_args})')
+                f'backend_args={self.backend_args}, '
+                f'max_pixels={self.max_pixels})')
