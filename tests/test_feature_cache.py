@@ -340,6 +340,10 @@ def _ddp_worker(rank, world, port, folder, ckpt, work_dir, out):
             hits=model.cache_hits,
             weight=model.head.fc.weight.detach().clone())
     torch.save(results, f'{out}/rank{rank}.pth')
+    # Without the barrier a rank that finishes first tears down its gloo
+    # pairs while the other is still in its last collective, and that rank
+    # dies with SIGABRT ("terminate called without an active exception").
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 

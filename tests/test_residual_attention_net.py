@@ -393,15 +393,19 @@ def _toy_batch(n=16, size=16):
 
 @pytest.mark.parametrize('naive', [False, True])
 def test_few_sgd_steps_reduce_loss(naive):
+    # Seeded: with an unseeded init, 8 steps at lr=0.05 overshot on some
+    # draws (CI saw the loss rise). 20 steps at lr=0.02 more than halve the
+    # loss on every one of seeds 0-5 for both attention variants.
+    torch.manual_seed(0)
     backbone = ResidualAttentionNet(depth=56, base_channels=4, stem='cifar',
                                     naive_attention=naive)
     backbone.init_weights()
     fc = nn.Linear(backbone.out_channels[-1], 2)
     params = list(backbone.parameters()) + list(fc.parameters())
-    optim = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    optim = torch.optim.SGD(params, lr=0.02, momentum=0.9)
     x, y = _toy_batch()
     losses = []
-    for _ in range(8):
+    for _ in range(20):
         (feat, ) = backbone(x)
         loss = F.cross_entropy(fc(feat.mean(dim=(2, 3))), y)
         optim.zero_grad()
