@@ -1,5 +1,6 @@
 """Stack compatibility: pkg_resources-free configs and safe checkpoints."""
 import collections
+import json
 import math
 import os
 import pickle
@@ -223,3 +224,65 @@ def test_resume_and_load_from_use_safe_loading(tmp_path, tiny_gap_run):
         'val_dataloader.dataset.num_samples=16'
     ])
     assert 'Load checkpoint from' in proc.stdout + proc.stderr
+
+
+_ATTRIBUTES_IMPORT_MUST_NOT_TOUCH = (
+    'torch.load', 'torch.save', 'torch.cuda.set_device',
+    'mmengine.fileio.backends.local_backend.LocalBackend.put',
+    'mmengine.hooks.checkpoint_hook.CheckpointHook._save_checkpoint',
+    'mmengine.hooks.checkpoint_hook.CheckpointHook.'
+    '_save_checkpoint_with_step',
+    'mmengine.runner.runner.Runner.__init__',
+    'mmengine.runner.runner.Runner.resume',
+    'mmengine.runner.runner.Runner.load_or_resume',
+    'mmengine.runner.runner.Runner.wrap_model',
+    'mmengine.runner.checkpoint.load_from_local',
+    'mmengine.runner.checkpoint.load_checkpoint',
+    'mmengine.dist.init_dist', 'mmengine.dist.utils._init_dist_pytorch',
+    'mmengine.config.Config.fromstring', 'mmengine.fileio.load',
+    'mmengine.model.wrappers.MMDistributedDataParallel.__init__',
+    'mmpretrain.models.ImageClassifier.forward',
+)
+
+
+def test_import_changes_no_third_party_attribute_but_the_named_shims():
+    """``import mmcsra`` leaves mmengine/torch attributes as they were.
+
+    A fresh interpreter records the objects behind the attributes that an
+    import-time patch would have to replace (checkpoint saving, resume,
+    distributed init, DDP wrapping, the hook module's ``open``), imports
+    mmcsra and compares identities. The only rebinding allowed is the
+    version-gated shim named in ``applied_shims()``.
+    """
+    script = textwrap.dedent(f'''
+        import functools, importlib, json
+        import mmengine.hooks.checkpoint_hook as hook_module
+        names = {list(_ATTRIBUTES_IMPORT_MUST_NOT_TOUCH)!r}
+        def resolve(name):
+            parts = name.split('.')
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj = importlib.import_module('.'.join(parts[:i]))
+                except ImportError:
+                    continue
+                return functools.reduce(getattr, parts[i:], obj)
+        before = {{n: resolve(n) for n in names}}
+        hook_open = hook_module.__dict__.get('open')
+        import mmcsra
+        from mmcsra.engine.compat import applied_shims
+        changed = [n for n in names if resolve(n) is not before[n]]
+        print(json.dumps(dict(
+            changed=changed, shims=applied_shims(),
+            hook_open_same=hook_module.__dict__.get('open') is hook_open)))
+    ''')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                         text=True, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report['changed'] == []
+    assert report['hook_open_same']
+    # the shims this stack needs, and only those (see mmcsra.engine.compat)
+    assert set(report['shims']) <= {
+        'mmengine_unrestricted_torch_load',
+        'setuptools_pkg_resources_removed'
+    }
+    assert 'mmengine_unrestricted_torch_load' in report['shims']
