@@ -314,6 +314,48 @@ class MultiLabelBaseDataset(BaseDataset):
                 'elsewhere, pass allow_outside_root=True', entry)
         return path, key
 
+    def _confined_paths(self, names: Sequence[str], file: str,
+                        entries: Sequence[str]) -> List[Tuple[str, str]]:
+        """:meth:`_confined_path` of many names in the image folder.
+
+        The same results, for annotation files of 10^5 images: a plain file
+        name (no ``/``, not ``.`` / ``..``) in a local folder costs one
+        string join and one ``lstat`` (is it a link?); its folder is the
+        image folder, resolved once. Other names go through
+        :meth:`_confined_path`.
+
+        Args:
+            names: the paths as the annotation file gives them.
+            file: the annotation file, for the error message.
+            entries: where each name was read, for the error message.
+
+        Returns:
+            ``(path, key)`` per name, as :meth:`_confined_path`.
+        """
+        folder = self.img_prefix or self.data_root or ''
+        if '://' in folder:
+            return [self._confined_path(name, file, entry)
+                    for name, entry in zip(names, entries)]
+        prefix = osp.join(folder, '')  # osp.join(folder, name) = prefix+name
+        real_root = self._real_roots.get(folder)
+        if real_root is None:
+            real_root = osp.realpath(folder or os.curdir)
+            self._real_roots[folder] = real_root
+        real_prefix = osp.join(real_root, '')
+        sep, islink = os.sep, osp.islink
+        out = []
+        for name, entry in zip(names, entries):
+            if sep in name or (os.altsep and os.altsep in name) or \
+                    name in ('', '.', '..') or '://' in name:
+                out.append(self._confined_path(name, file, entry))
+                continue
+            real = real_prefix + name
+            if islink(real):  # the target decides, as in _confined_path
+                out.append(self._confined_path(name, file, entry))
+                continue
+            out.append((prefix + name, real))
+        return out
+
     def _drop_duplicates(self,
                          records: Sequence[Tuple[Hashable, Any, str]],
                          file: str,
@@ -334,6 +376,8 @@ class MultiLabelBaseDataset(BaseDataset):
             AnnotationError: naming both entries, if one key comes with two
                 different values.
         """
+        if len({record[0] for record in records}) == len(records):
+            return list(range(len(records)))  # no image listed twice
         describe = describe or self._describe_labels
         first: Dict[Hashable, int] = {}
         keep, dropped = [], []

@@ -18,12 +18,15 @@ Timed, alternating, ``--repeats`` rounds (the tables show medians):
 * **baseline**: ``json.load`` + pycocotools' ``COCO.createIndex`` (what
   ``COCO(annotation_file)`` does);
 * **COCOMultiLabel**: building the data list
-  (``COCOMultiLabel.load_data_list``: reading and validating the JSON,
-  pycocotools' index, the labels of every image). The dataset is created
-  with ``lazy_init=True`` and ``load_data_list`` is called directly, so the
-  check that every image exists (``filter_data``, one ``os.path.isfile``
-  per image, run by ``full_init``) is not part of it; it is timed on its own
-  (on the 82,081 absent paths) and printed below the table.
+  (``COCOMultiLabel.load_data_list``: the typed ``msgspec`` decode of
+  ``images[].{id,file_name}``, ``annotations[].{id,image_id,category_id,
+  iscrowd}`` and ``categories[].{id,name}``, its validation, the index and
+  the labels of every image; the polygons are skipped unread). The dataset
+  is created with ``lazy_init=True`` and ``load_data_list`` is called
+  directly, so the check that every image exists (``filter_data``, one
+  ``os.path.isfile`` per image, run by ``full_init``) is not part of it; it
+  is timed on its own (on the 82,081 absent paths) and printed below the
+  table.
 
 The data list is compared with the labels the synthesis drew (every
 category with an annotation on the image, crowd included, as
