@@ -398,3 +398,106 @@ def test_empty_dump_is_a_clear_error(tmp_path):
     bad.write_text(json.dumps({'not': 'a list'}))
     with pytest.raises(ValueError, match='non-empty list'):
         load_multi_label_predictions(str(bad))
+
+
+# --------------------------------- 6-7. wrong weights, wrong class order
+def _edit_checkpoint(src, dst, edit):
+    checkpoint = safe_torch_load(src)
+    edit(checkpoint)
+    torch.save(checkpoint, dst)
+    return str(dst)
+
+
+def _test_tool(config, checkpoint, tmp_path, *extra):
+    return _tool(['test.py', config, checkpoint, '--work-dir',
+                  tmp_path / 'wd', *extra, '--cfg-options',
+                  'test_dataloader.dataset.num_samples=32'])
+
+
+def test_test_tool_refuses_checkpoint_keys_of_another_model(tiny_gap_run,
+                                                            tmp_path):
+    """Keys that match none of the model's: an error with the counts and
+    the first names, not the mAP of random weights; --allow-partial loads
+    a checkpoint that lacks only part of the model."""
+    config, work_dir = tiny_gap_run
+
+    def rename_all(ckpt):
+        ckpt['state_dict'] = {f'other.{k}': v
+                              for k, v in ckpt['state_dict'].items()}
+
+    foreign = _edit_checkpoint(work_dir / 'epoch_2.pth',
+                               tmp_path / 'foreign.pth', rename_all)
+    proc = _test_tool(config, foreign, tmp_path)
+    assert proc.returncode > 0, proc.stderr[-3000:]
+    state = safe_torch_load(str(work_dir / 'epoch_2.pth'))['state_dict']
+    n = len([k for k in state if not k.startswith('data_preprocessor')])
+    assert 'CheckpointKeyError' in proc.stderr
+    assert f'{n} of the model\'s {n} keys are not in it' in proc.stderr
+    assert f'{n} key(s) of it are not in the model: other.' in proc.stderr
+
+    def drop_head(ckpt):
+        ckpt['state_dict'] = {k: v for k, v in ckpt['state_dict'].items()
+                              if not k.startswith('head.')}
+
+    headless = _edit_checkpoint(work_dir / 'epoch_2.pth',
+                                tmp_path / 'headless.pth', drop_head)
+    proc = _test_tool(config, headless, tmp_path)
+    assert proc.returncode > 0 and 'head.fc.weight' in proc.stderr
+    proc = _test_tool(config, headless, tmp_path, '--allow-partial')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'loading it anyway (allow_partial)' in proc.stdout + proc.stderr
+
+
+def test_test_tool_refuses_checkpoint_of_another_class_order(tiny_gap_run,
+                                                             tmp_path):
+    config, work_dir = tiny_gap_run
+    classes = list(safe_torch_load(str(work_dir / 'epoch_2.pth'))['meta']
+                   ['dataset_meta']['classes'])
+
+    def set_classes(names):
+        def edit(ckpt):
+            ckpt['meta']['dataset_meta']['classes'] = tuple(names)
+        return edit
+
+    swapped = [classes[1], classes[0]] + classes[2:]
+    ckpt = _edit_checkpoint(work_dir / 'epoch_2.pth', tmp_path / 'swap.pth',
+                            set_classes(swapped))
+    proc = _test_tool(config, ckpt, tmp_path)
+    assert proc.returncode > 0
+    assert 'ClassOrderError' in proc.stderr
+    assert (f'first difference at position 0: {classes[1]!r} in'
+            in proc.stderr)
+    assert f'same classes, other order (2 of {len(classes)} positions' \
+        in proc.stderr
+
+    renamed = classes[:3] + ['zebra'] + classes[4:]
+    ckpt = _edit_checkpoint(work_dir / 'epoch_2.pth', tmp_path / 'zeb.pth',
+                            set_classes(renamed))
+    proc = _test_tool(config, ckpt, tmp_path)
+    assert proc.returncode > 0 and 'ClassOrderError' in proc.stderr
+    assert "position 3: 'zebra'" in proc.stderr
+    assert "only in" in proc.stderr and "['zebra']" in proc.stderr
+
+
+def test_test_tool_writes_json_predictions_that_recompute_its_map(
+        tiny_gap_run, tmp_path):
+    """``--out x.json`` is data only (no pickle); the mAP recomputed from
+    it with scikit-learn is the one the tool reported."""
+    from sklearn.metrics import average_precision_score
+    config, work_dir = tiny_gap_run
+    out = tmp_path / 'preds.json'
+    proc = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path,
+                      '--out', out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores, gt, valid = load_multi_label_predictions(str(out))
+    assert scores.shape[0] == 32
+    aps = [average_precision_score(gt[valid[:, c], c].numpy(),
+                                   scores[valid[:, c], c].numpy())
+           for c in range(scores.shape[1]) if gt[valid[:, c], c].any()]
+    with open(next((tmp_path / 'wd').rglob('*.json'))) as f:
+        reported = json.load(f)
+    key = next(k for k in reported if k.endswith('mAP'))
+    assert abs(reported[key] - 100 * float(np.mean(aps))) <= 1e-4
+    bad = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path,
+                     '--out', tmp_path / 'preds.txt')
+    assert bad.returncode > 0 and '--out must end with one of' in bad.stderr

@@ -2,17 +2,25 @@
 
 The checkpoint is loaded with ``torch.load(weights_only=True)`` and
 mmcsra's allow-list: a checkpoint that needs any other pickle global is
-refused (see :mod:`mmcsra.engine.compat`).
+refused (docs/security.md). Its keys must match the model's backbone, neck
+and head (``--allow-partial`` to load a partial checkpoint on purpose) and
+its class names and order the test set's.
+
+``--out`` writes the predictions: ``.json`` (per-sample ``pred_score``,
+``gt_label``, ``gt_ignore``; what ``tools/calibrate_thresholds.py`` reads)
+or ``.npz`` (numeric arrays) by :class:`mmcsra.evaluation.MultiLabelScoreDump`,
+or mmengine's ``DumpResults`` pickle for ``.pkl`` (which mmcsra reads only
+through its restricted unpickler).
 
 Examples::
 
-    python tools/test.py CONFIG CHECKPOINT [--out preds.pkl]
+    python tools/test.py CONFIG CHECKPOINT [--out preds.json]
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import (add_config_checks, fix_dataloader_cfg,
+from mmcsra.engine import (add_config_checks, build_runner, fix_dataloader_cfg,
                            setup_distributed_env)
 from mmcsra.engine.tool_args import (add_cfg_options_arg,
                                      add_config_dir_to_path,
@@ -20,7 +28,9 @@ from mmcsra.engine.tool_args import (add_cfg_options_arg,
                                      resolve_work_dir)
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
-from mmengine.runner import Runner
+from mmpretrain.registry import METRICS
+
+OUT_FORMATS = ('.json', '.npz', '.pkl', '.pickle')
 
 
 def parse_args(argv=None):
@@ -29,8 +39,12 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
-        '--out', help='dump the predictions to this pickle file '
-        '(a list of dicts with pred_score, gt_label, ...)')
+        '--out', help='dump the predictions to this .json (per-sample '
+        'pred_score, gt_label, gt_ignore), .npz (arrays) or .pkl file')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='load a checkpoint whose keys match only part of the model '
+        '(missing/unexpected keys are an error by default)')
     add_cfg_options_arg(parser)
     add_launcher_args(parser)
     args = parser.parse_args(argv)
@@ -48,16 +62,21 @@ def main(argv=None):
     resolve_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.allow_partial:
+        cfg.load_from_allow_partial = True
+    if args.out is not None and not args.out.endswith(OUT_FORMATS):
+        raise ValueError(f'--out must end with one of {OUT_FORMATS}, got '
+                         f'{args.out!r}')
     fix_dataloader_cfg(cfg)
     setup_distributed_env(cfg, args.launcher)
 
-    runner = Runner.from_cfg(cfg)
-    add_config_checks(runner)  # num_classes, in_channels, checkpoint shapes
+    runner = build_runner(cfg)
+    add_config_checks(runner)  # keys, classes, num_classes, shapes
     if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+        dump = DumpResults(out_file_path=args.out) if args.out.endswith(
+            ('.pkl', '.pickle')) else METRICS.build(
+                dict(type='MultiLabelScoreDump', out_file=args.out))
+        runner.test_evaluator.metrics.append(dump)
     metrics = runner.test()
     return metrics
 

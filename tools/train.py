@@ -14,10 +14,9 @@ Examples::
     bash tools/dist_train.sh configs/csra/resnet101_voc.py 8
 """
 import argparse
-import logging
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import (SafeRunner, add_config_checks, fix_dataloader_cfg,
+from mmcsra.engine import (add_config_checks, build_runner, fix_dataloader_cfg,
                            setup_distributed_env)
 from mmcsra.engine.tool_args import (add_cfg_options_arg,
                                      add_config_dir_to_path,
@@ -25,8 +24,6 @@ from mmcsra.engine.tool_args import (add_cfg_options_arg,
                                      resolve_work_dir)
 from mmcsra.engine.weights_check import check_checkpoints_available
 from mmengine.config import Config
-from mmengine.logging import print_log
-from mmpretrain.registry import RUNNERS
 
 
 def parse_args(argv=None):
@@ -104,18 +101,6 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     fix_dataloader_cfg(cfg)
     return cfg
-
-
-def build_runner(cfg: Config):
-    """The runner ``cfg.runner_type`` names (default ``SafeRunner``)."""
-    cfg.setdefault('runner_type', 'SafeRunner')
-    runner = RUNNERS.build(cfg)
-    if cfg.get('resume', False) and not isinstance(runner, SafeRunner):
-        print_log(
-            f'runner_type={cfg.runner_type!r} is not a SafeRunner: resuming '
-            'executes the config text stored in the checkpoint '
-            '(docs/security.md)', logger='current', level=logging.WARNING)
-    return runner
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@ from .compat import fix_dataloader_cfg, setup_distributed_env
 from .config_checks import ConfigError, check_runner_config
 from .hooks import AtomicCheckpointHook, add_config_checks
 from .package_checkpoint import register as _register_pkg_scheme
-from .runner import SafeRunner
+from .runner import SafeRunner, build_runner
 from .safe_loading import (CorruptCheckpointError, UnsafeCheckpointError,
                            safe_pickle_load, safe_torch_load)
 
@@ -15,6 +15,6 @@ __all__ = [
     'UnsafeCheckpointError', 'CorruptCheckpointError', 'safe_torch_load',
     'safe_pickle_load', 'setup_distributed_env', 'fix_dataloader_cfg',
     'CheckpointShapeError', 'check_checkpoint_shapes', 'ConfigError',
-    'add_config_checks', 'check_runner_config', 'SafeRunner',
+    'add_config_checks', 'check_runner_config', 'SafeRunner', 'build_runner',
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_open'
 ]

@@ -1,11 +1,13 @@
 """mmengine's Runner, without executing the config stored in a checkpoint."""
 import ast
+import logging
 from typing import Any, Dict, Optional
 
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmpretrain.registry import RUNNERS
 
-__all__ = ['SafeRunner', 'literal_assignments']
+__all__ = ['SafeRunner', 'build_runner', 'literal_assignments']
 
 
 def literal_assignments(text: Any) -> Optional[Dict[str, Any]]:
@@ -103,3 +105,22 @@ class SafeRunner(Runner):
             'another total batch size and the same learning rate. Set '
             '`auto_scale_lr = dict(enable=True, base_batch_size=...)` '
             '(tools/train.py --auto-scale-lr).')
+
+
+def build_runner(cfg) -> Runner:
+    """The runner ``cfg.runner_type`` names (default :class:`SafeRunner`).
+
+    As MMPretrain's tools do, the runner class comes from the registry
+    (``RUNNERS.build(cfg)``); a config that names none gets
+    :class:`SafeRunner`. A runner of another type resumes the stock way,
+    executing the config text stored in the checkpoint, so resuming with
+    one logs a warning (docs/security.md).
+    """
+    cfg.setdefault('runner_type', 'SafeRunner')
+    runner = RUNNERS.build(cfg)
+    if cfg.get('resume', False) and not isinstance(runner, SafeRunner):
+        print_log(
+            f'runner_type={cfg.runner_type!r} is not a SafeRunner: resuming '
+            'executes the config text stored in the checkpoint '
+            '(docs/security.md)', logger='current', level=logging.WARNING)
+    return runner
