@@ -27,7 +27,6 @@ Images are prepared with the config's test pipeline:
   the dataset class's default, 96 for ``MultiDigits``).
 """
 import copy
-import inspect
 import json
 import math
 import os
@@ -39,12 +38,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModel
-from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
 from mmcsra.evaluation.threshold_file import load_thresholds
+from .init_model import (ANNOTATION_TRANSFORMS, LOADING_TRANSFORMS,
+                         build_test_pipeline)
 from .model_zoo import get_model
 
 __all__ = ['MultiLabelInferencer', 'IMG_EXTENSIONS', 'PREDICTIONS_FORMAT']
@@ -55,11 +55,6 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
 PREDICTIONS_FORMAT = 'mmcsra-multi-label-predictions'
 
 InputType = Union[str, os.PathLike, np.ndarray]
-
-
-def _base_type(transform: dict) -> str:
-    """Registry name without a scope prefix (``mmpretrain.Resize``)."""
-    return str(transform.get('type', '')).split('.')[-1]
 
 
 class MultiLabelInferencer:
@@ -92,9 +87,9 @@ class MultiLabelInferencer:
          'pred_score': [...]}        # the scores of all C classes
     """
 
-    LOADING_TRANSFORMS = ('LoadImageFromFile', 'LoadImageFromFileChecked')
+    LOADING_TRANSFORMS = LOADING_TRANSFORMS
     #: transforms that read a per-sample annotation; dropped at inference
-    ANNOTATION_TRANSFORMS = ('CropByBBox', )
+    ANNOTATION_TRANSFORMS = ANNOTATION_TRANSFORMS
 
     def __init__(self,
                  model: Union[BaseModel, str, Config],
@@ -192,61 +187,9 @@ class MultiLabelInferencer:
         return dict(type='topk', topk=int(topk))
 
     def _init_pipeline(self, cfg: Config, image_size: Optional[int]):
-        """(loading pipeline, remaining test pipeline)."""
-        if cfg.get('test_dataloader'):
-            dataset_cfg = cfg.test_dataloader.dataset
-            pipeline = copy.deepcopy(dataset_cfg.get('pipeline'))
-        else:
-            dataset_cfg = {}
-            pipeline = copy.deepcopy(cfg.get('test_pipeline'))
-        if not pipeline:
-            raise ValueError('the config has no test pipeline '
-                             '(test_dataloader.dataset.pipeline)')
-        pipeline = [
-            t for t in pipeline
-            if _base_type(t) not in self.ANNOTATION_TRANSFORMS
-        ]
-        loaders = [
-            i for i, t in enumerate(pipeline)
-            if _base_type(t) in self.LOADING_TRANSFORMS
-        ]
-        if len(loaders) > 1:
-            raise ValueError('the test pipeline has several loading '
-                             f'transforms: {[pipeline[i] for i in loaders]}')
-        if loaders:
-            loader = pipeline.pop(loaders[0])
-            if _base_type(loader) == 'LoadImageFromFileChecked':
-                loader['on_error'] = 'raise'  # never drop an input image
-        else:  # in-memory dataset: images arrive as files of any size
-            size = self._in_memory_image_size(dataset_cfg, image_size)
-            loader = dict(type='LoadImageFromFileChecked')
-            pipeline.insert(0, dict(type='Resize', scale=(size, size)))
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            return Compose([loader]), Compose(pipeline)
-
-    @staticmethod
-    def _in_memory_image_size(dataset_cfg, image_size: Optional[int]) -> int:
-        if image_size is not None:
-            if isinstance(image_size, bool) or not isinstance(
-                    image_size, Integral) or image_size < 1:
-                raise ValueError(f'image_size must be an int >= 1, got '
-                                 f'{image_size!r}')
-            return int(image_size)
-        if dataset_cfg.get('canvas_size') is not None:
-            return int(dataset_cfg['canvas_size'])
-        from mmpretrain.registry import DATASETS
-        dataset_type = dataset_cfg.get('type')
-        dataset_cls = DATASETS.get(dataset_type) if isinstance(
-            dataset_type, str) else None
-        if dataset_cls is not None:
-            param = inspect.signature(
-                dataset_cls.__init__).parameters.get('canvas_size')
-            if param is not None and isinstance(param.default, Integral):
-                return int(param.default)
-        raise ValueError(
-            f'the test pipeline of dataset {dataset_type!r} has no loading '
-            'step and the dataset declares no canvas_size: pass image_size '
-            '(the side images are resized to)')
+        """(loading pipeline, remaining test pipeline): see
+        :func:`mmcsra.apis.init_model.build_test_pipeline`."""
+        return build_test_pipeline(cfg, image_size)
 
     # ------------------------------------------------------------ inference
     @staticmethod
