@@ -3,6 +3,7 @@ and tools/ablate.py end to end on the demo (tiny schedule), with resume: of
 runs that lost their done marker or their directory, and of a run SIGKILLed
 in the middle of its schedule (resumed from its last checkpoint)."""
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -20,9 +21,24 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmcsra.apis import ablation as ab
 from mmcsra.engine import safe_torch_load
 from utils import CONFIGS, REPO, TOOLS, run_tool
+
+
+def _load_tools_package(name):
+    """``tools/<name>/`` (beside the tool scripts, not installed),
+    imported as ``name`` so that its relative imports work."""
+    path = osp.join(TOOLS, name, '__init__.py')
+    spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=[osp.dirname(path)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ab = _load_tools_package('ablation')
+collect = ab.collect  # the run-log readers
 
 DEMO = osp.join(CONFIGS, 'csra', 'resnet18_multidigits.py')
 BASELINE = osp.join(CONFIGS, 'baseline', 'resnet18-gap_multidigits.py')
@@ -47,6 +63,13 @@ MAP = 'multi-label/mAP'
 
 
 # ------------------------------------------------------------ pure parts
+def test_ablation_is_a_tool_not_an_api():
+    import mmcsra.apis
+    assert not hasattr(mmcsra.apis, 'run_ablation')
+    assert ab.run_ablation.__module__ == 'ablation.runner'
+    assert ab.runner.TOOLS_DIR == TOOLS  # train.py / test.py beside it
+
+
 @pytest.mark.parametrize('text,value', [
     ('1', 1), ('0.1', 0.1), ('1e-3', 0.001), ('-2', -2), ('avg', 'avg'),
     ("'avg'", 'avg'), ('True', True), ('None', None), ('[1, 2]', [1, 2]),
@@ -254,7 +277,7 @@ def _ablate(work_dir):
 
 
 def _stamps(run_dir):
-    return [d for d in os.listdir(run_dir) if ab._TIMESTAMP.match(d)]
+    return [d for d in os.listdir(run_dir) if collect.TIMESTAMP.match(d)]
 
 
 def _read_csv(path):
@@ -420,7 +443,7 @@ def started():
 
 def _train_records(run_dir, stamp):
     path = osp.join(run_dir, stamp, 'vis_data', 'scalars.json')
-    return [r for r in ab._json_lines(path) if ab._is_train_record(r)]
+    return [r for r in collect.json_lines(path) if collect.is_train_record(r)]
 
 
 def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(

@@ -12,6 +12,8 @@ import datetime
 import functools
 import glob
 import hashlib
+import importlib.metadata
+import json
 import os.path as osp
 import pickle
 import re
@@ -30,11 +32,12 @@ from mmengine.runner import Runner
 import mmcsra  # noqa: F401
 from mmcsra.apis import (get_model, get_model_info, list_models,
                          publish_checkpoint)
-from mmcsra.apis.model_zoo import REPO_ROOT, load_model_index, to_plain_python
+from mmcsra.apis import model_zoo
+from mmcsra.apis.model_zoo import load_model_index, to_plain_python
 from mmcsra.datasets.multi_digits import DIGIT_CLASSES
 from mmcsra.engine.compat import safe_torch_load
 
-from utils import CONFIGS, TOOLS, tiny_cfg
+from utils import CONFIGS, REPO, TOOLS, tiny_cfg
 
 DEMO_CFG = osp.join(CONFIGS, 'csra', 'resnet18_multidigits.py')
 MOMENTUM = 0.25
@@ -233,12 +236,12 @@ def _method_folders():
 def test_index_lists_every_config_once():
     """Every method folder has a metafile imported by model-index.yml, and
     every config of a method folder is one indexed model."""
-    with open(osp.join(REPO_ROOT, 'model-index.yml')) as f:
+    with open(osp.join(REPO, 'model-index.yml')) as f:
         imports = re.findall(r'^\s*-\s*(\S+metafile\.yml)\s*$', f.read(),
                              re.M)
     folders = _method_folders()
     assert sorted(imports) == sorted(
-        osp.relpath(osp.join(d, 'metafile.yml'), REPO_ROOT) for d in folders)
+        osp.relpath(osp.join(d, 'metafile.yml'), REPO) for d in folders)
     configs = sorted(
         p for d in folders for p in glob.glob(osp.join(d, '*.py')))
     indexed = sorted(get_model_info(n).config for n in list_models())
@@ -431,3 +434,126 @@ def test_old_model_names_still_resolve_with_a_warning():
                               ).name == 'efficientnetv2-s_mld-aam_voc'
     with pytest.raises(ValueError, match='no model named'):
         get_model_info('cat_resnet101_voc')  # wrong folder for that stem
+
+
+# ------------------------------------------------------ finding the index
+def _fake_zoo(root, name):
+    """``root/model-index.yml`` importing one metafile with one model
+    ``name`` whose config is ``root/configs/fake/<name>.py``."""
+    folder = root / 'configs' / 'fake'
+    folder.mkdir(parents=True)
+    (folder / f'{name}.py').write_text('x = 1\n')
+    (folder / 'metafile.yml').write_text(
+        'Collections:\n  - Name: Fake\nModels:\n'
+        f'  - {{Name: {name}, In Collection: Fake, '
+        f'Config: configs/fake/{name}.py}}\n')
+    (root / 'model-index.yml').write_text(
+        'Import:\n  - configs/fake/metafile.yml\n')
+    return str(root)
+
+
+def _distribution(site, url, editable):
+    """An installed ``mmcsra`` distribution (``site/mmcsra-0.0.test.
+    dist-info``) whose PEP 610 ``direct_url.json`` points at ``url``."""
+    info = site / 'mmcsra-0.0.test.dist-info'
+    info.mkdir(parents=True)
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: mmcsra\nVersion: 0.0.test\n')
+    dir_info = {'editable': True} if editable else {}
+    (info / 'direct_url.json').write_text(
+        json.dumps({'url': url, 'dir_info': dir_info}))
+    return importlib.metadata.PathDistribution(info)
+
+
+def test_zoo_lookup_order(tmp_path):
+    """Package data (a wheel's mmcsra/.mim) first, then the checkout of an
+    editable install (direct_url.json), then the directory the package is
+    in. A src layout tells the last two apart."""
+    checkout = tmp_path / 'checkout'
+    package = checkout / 'src' / 'mmcsra'
+    package.mkdir(parents=True)
+    wheel_root = _fake_zoo(package / '.mim', 'from_wheel')
+    editable_root = _fake_zoo(checkout, 'from_checkout')
+    parent_root = _fake_zoo(checkout / 'src', 'from_parent')
+    editable = _distribution(tmp_path / 'site', checkout.as_uri(), True)
+
+    root = model_zoo.model_zoo_root(str(package), [editable])
+    assert root == wheel_root
+    index = load_model_index(osp.join(root, 'model-index.yml'))
+    assert list(index) == ['from_wheel']
+    assert index['from_wheel'].config == osp.join(
+        wheel_root, 'configs', 'fake', 'from_wheel.py')
+
+    (package / '.mim' / 'model-index.yml').unlink()  # not a wheel
+    assert model_zoo.model_zoo_root(str(package), [editable]) == \
+        editable_root
+    assert model_zoo.model_zoo_root(str(package), []) == parent_root
+    # a non-editable install, or an editable install of another checkout
+    # (one that does not contain the imported package), is not used
+    for dist in (
+            _distribution(tmp_path / 'site2', checkout.as_uri(), False),
+            _distribution(tmp_path / 'site3', tmp_path.as_uri() + '/other',
+                          True)):
+        assert model_zoo.model_zoo_root(str(package), [dist]) == parent_root
+    # the first distribution that is an editable install of it counts
+    assert model_zoo.model_zoo_root(
+        str(package),
+        [_distribution(tmp_path / 'site4', checkout.as_uri(), False),
+         editable]) == editable_root
+
+
+def test_zoo_not_found_lists_the_places(tmp_path):
+    package = tmp_path / 'site' / 'mmcsra'
+    package.mkdir(parents=True)
+    wheel = (tmp_path / 'mmcsra-0.0.test-py3-none-any.whl').as_uri()
+    dist = _distribution(tmp_path / 'site', wheel, False)
+    with pytest.raises(FileNotFoundError) as info:
+        model_zoo.model_zoo_root(str(package), [dist])
+    site = tmp_path / 'site'
+    assert str(info.value).splitlines() == [
+        "mmcsra's model zoo (model-index.yml and configs/) was not found; "
+        'searched:',
+        '  1. package data (mmcsra/.mim, as in a wheel): no '
+        f'{package}/.mim/model-index.yml',
+        '  2. editable install (direct_url.json): mmcsra 0.0.test in '
+        f'{site}: not an editable install ({wheel}): not searched',
+        f'  3. source checkout containing the package: no '
+        f'{site}/model-index.yml',
+        'Install a wheel built from the repository (it ships them in '
+        'mmcsra/.mim) or install a checkout with `pip install -e .`.',
+    ]
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            '2. editable install (direct_url.json): no mmcsra distribution '
+            'installed: not searched')):
+        model_zoo.model_zoo_root(str(package), [])
+
+
+@pytest.fixture
+def fresh_zoo_lookup():
+    """The default lookup is cached; start and end with an empty cache."""
+    model_zoo._default_root.cache_clear()
+    yield
+    model_zoo._default_root.cache_clear()
+
+
+def test_list_models_reads_package_data(tmp_path, monkeypatch,
+                                        fresh_zoo_lookup):
+    """An installed wheel (mmcsra/.mim, no checkout, no editable install):
+    list_models / get_model_info read the index shipped in the package."""
+    package = tmp_path / 'site' / 'mmcsra'
+    package.mkdir(parents=True)
+    root = _fake_zoo(package / '.mim', 'from_wheel')
+    monkeypatch.setattr(model_zoo, '_package_dir', lambda: str(package))
+    monkeypatch.setattr(model_zoo, '_installed_distributions', lambda: [])
+    assert model_zoo.model_index_path() == osp.join(root, 'model-index.yml')
+    assert list_models() == ['from_wheel']
+    assert get_model_info('from_wheel').config == osp.join(
+        root, 'configs', 'fake', 'from_wheel.py')
+
+
+def test_this_checkout_is_found(fresh_zoo_lookup):
+    """Here (an editable install or a checkout on sys.path, no .mim) the
+    zoo is the repository's."""
+    assert not osp.exists(osp.join(REPO, 'mmcsra', '.mim'))
+    assert model_zoo.model_zoo_root() == REPO
+    assert model_zoo.model_index_path() == osp.join(REPO, 'model-index.yml')

@@ -16,12 +16,12 @@ H, not one per λ). Each point × seed trains with ``tools/train.py`` (or
 re-running the same command resumes an interrupted grid (a run without it
 is retrained, resuming from its last checkpoint if it has one). Writes
 ``D/results.csv``, ``D/results.md`` (mean ± std over seeds) and
-``D/mAP_vs_lam.png``. See :mod:`mmcsra.apis.ablation`.
+``D/mAP_vs_lam.png``. The engine is the package ``tools/ablation/``.
 """
 import argparse
 import os.path as osp
 
-from mmcsra.apis.ablation import run_ablation
+from ablation import run_ablation  # tools/ablation/, beside this script
 
 
 def parse_args(argv=None):

@@ -1,11 +1,27 @@
 """mmcsra's model zoo: the model index, model building and publishing.
 
-The index is ``model-index.yml`` at the root of the source tree, in
-OpenMMLab's `modelindex <https://github.com/open-mmlab/modelindex>`_ format:
-it imports one ``configs/<method>/metafile.yml`` per method folder, each
-listing ``Collections`` (the method and its paper) and ``Models`` (``Name``,
+The index is ``model-index.yml``, in OpenMMLab's `modelindex
+<https://github.com/open-mmlab/modelindex>`_ format: it imports one
+``configs/<method>/metafile.yml`` per method folder, each listing
+``Collections`` (the method and its paper) and ``Models`` (``Name``,
 ``In Collection``, ``Config``, optional ``Results`` and ``Weights``). Config
-paths are relative to the source root, as in MMPretrain's metafiles.
+paths are relative to the directory of ``model-index.yml``, as in
+MMPretrain's metafiles.
+
+:func:`model_zoo_root` finds that directory the way MMPretrain and ``mim``
+do, first match wins:
+
+1. the package data ``mmcsra/.mim/`` (``model-index.yml`` and ``configs/``
+   copied there when a wheel is built, as MMPretrain ships its
+   ``mmpretrain/.mim``);
+2. for an editable install (``pip install -e .``), the checkout named by
+   the distribution's ``direct_url.json`` (PEP 610), if the imported
+   package lies inside it;
+3. the source checkout the package sits in (``<checkout>/mmcsra``, e.g.
+   imported through ``PYTHONPATH``).
+
+None of them holding ``model-index.yml`` is an error that lists each place
+searched.
 
 mmcsra keeps its own registry of names instead of registering into
 MMPretrain's global ``ModelHub``: that hub is shared with every MMPretrain
@@ -21,14 +37,20 @@ weights, whereas here it is an error.
 import copy
 import datetime
 import fnmatch
+import functools
 import hashlib
+import importlib.metadata
+import importlib.resources
 import io
+import json
 import numbers
 import os
 import os.path as osp
+import urllib.parse
+import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -38,13 +60,14 @@ from mmcsra.engine.compat import safe_torch_load
 from mmcsra.version import __version__
 
 __all__ = [
-    'ModelInfo', 'model_index_path', 'load_model_index', 'list_models',
-    'get_model_info', 'get_model', 'publish_checkpoint',
-    'to_plain_python', 'register_to_mmpretrain'
+    'ModelInfo', 'model_zoo_root', 'model_zoo_places', 'model_index_path',
+    'load_model_index', 'list_models', 'get_model_info', 'get_model',
+    'publish_checkpoint', 'to_plain_python', 'register_to_mmpretrain'
 ]
 
-#: Directory holding ``model-index.yml`` and ``configs/`` (the source root).
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+INDEX_FILE = 'model-index.yml'
+#: The package-data directory of a wheel (MMPretrain's and mim's name).
+MIM_DIR = '.mim'
 
 
 @dataclass
@@ -82,15 +105,121 @@ _KNOWN_FIELDS = {
 }
 
 
+# ---------------------------------------------------------- finding it
+def _package_dir() -> str:
+    """The directory of the imported ``mmcsra`` package."""
+    return str(importlib.resources.files('mmcsra'))
+
+
+def _installed_distributions() -> List[importlib.metadata.Distribution]:
+    """Every ``mmcsra`` distribution on ``sys.path`` (a checkout's
+    ``mmcsra.egg-info`` may precede the installed ``.dist-info``)."""
+    return list(importlib.metadata.distributions(name='mmcsra'))
+
+
+def _editable_root(distribution: importlib.metadata.Distribution,
+                   package_dir: str) -> Tuple[Optional[str], str]:
+    """The checkout of an editable install of ``package_dir``, or None;
+    and what was found."""
+    where = (f'{distribution.metadata["Name"]} {distribution.version} in '
+             f'{osp.abspath(distribution.locate_file(""))}')
+    text = distribution.read_text('direct_url.json')
+    if text is None:
+        return None, f'{where}: no direct_url.json'
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, f'{where}: direct_url.json is not JSON ({err})'
+    url = info.get('url', '')
+    if not (info.get('dir_info') or {}).get('editable'):
+        return None, f'{where}: not an editable install ({url})'
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != 'file':
+        return None, f'{where}: editable from {url}, not a local directory'
+    root = osp.abspath(urllib.request.url2pathname(parsed.path))
+    if osp.commonpath([root, package_dir]) != root:
+        return None, (f'{where}: editable install of {root}, which does '
+                      f'not contain the imported package {package_dir}')
+    return root, f'{where}: editable install of {root}'
+
+
+def model_zoo_places(
+    package_dir: Optional[str] = None,
+    distributions: Optional[Sequence[importlib.metadata.Distribution]] = None
+) -> List[Tuple[str, Optional[str]]]:
+    """The places :func:`model_zoo_root` searches, in order.
+
+    Args:
+        package_dir (str, optional): the ``mmcsra`` package directory.
+            Defaults to that of the imported package.
+        distributions (Sequence[Distribution], optional): installed
+            distributions whose ``direct_url.json`` may name an editable
+            checkout. Defaults to every ``mmcsra`` distribution
+            ``importlib.metadata`` finds; ``[]`` skips that place.
+
+    Returns:
+        list[tuple[str, str | None]]: ``(description, directory)``; the
+        directory is None where a place does not apply (no editable
+        install), the description then says what was found instead.
+    """
+    package_dir = osp.abspath(package_dir or _package_dir())
+    if distributions is None:
+        distributions = _installed_distributions()
+    editable, found = None, []
+    for distribution in distributions:
+        editable, why = _editable_root(distribution, package_dir)
+        found.append(why)
+        if editable:
+            break
+    return [
+        (f'package data ({osp.basename(package_dir)}/{MIM_DIR}, as in a '
+         'wheel)', osp.join(package_dir, MIM_DIR)),
+        ('editable install (direct_url.json): ' +
+         ('; '.join(found) or 'no mmcsra distribution installed'), editable),
+        ('source checkout containing the package',
+         osp.dirname(package_dir)),
+    ]
+
+
+def model_zoo_root(
+    package_dir: Optional[str] = None,
+    distributions: Optional[Sequence[importlib.metadata.Distribution]] = None
+) -> str:
+    """The directory holding ``model-index.yml`` and ``configs/``.
+
+    The first of :func:`model_zoo_places` that has ``model-index.yml``
+    (see the module doc); arguments as there.
+
+    Raises:
+        FileNotFoundError: if none has it; the message lists each place.
+    """
+    places = model_zoo_places(package_dir, distributions)
+    for _, directory in places:
+        if directory and osp.isfile(osp.join(directory, INDEX_FILE)):
+            return directory
+    searched = '\n'.join(
+        f'  {i}. {what}: ' +
+        (f'no {osp.join(directory, INDEX_FILE)}' if directory else
+         'not searched')
+        for i, (what, directory) in enumerate(places, 1))
+    raise FileNotFoundError(
+        f"mmcsra's model zoo ({INDEX_FILE} and configs/) was not found; "
+        f'searched:\n{searched}\n'
+        f'Install a wheel built from the repository (it ships them in '
+        f'mmcsra/{MIM_DIR}) or install a checkout with `pip install -e .`.')
+
+
+@functools.lru_cache(maxsize=None)
+def _default_root() -> str:
+    return model_zoo_root()
+
+
 def model_index_path() -> str:
-    """Path of ``model-index.yml`` (needs the source tree, not a wheel)."""
-    path = osp.join(REPO_ROOT, 'model-index.yml')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'mmcsra model index {path} not found: the model zoo reads '
-            'model-index.yml and configs/ from the source tree, so install '
-            'mmcsra from a checkout (pip install -e .)')
-    return path
+    """Path of mmcsra's ``model-index.yml`` (see :func:`model_zoo_root`)."""
+    return osp.join(_default_root(), INDEX_FILE)
+
+
+# ------------------------------------------------------------- reading it
 
 
 def _plain(obj: Any) -> Any:
@@ -249,7 +378,8 @@ def register_to_mmpretrain() -> None:
     if clash:
         raise ValueError(f'mmcsra model names {clash} are already in '
                          "MMPretrain's ModelHub")
-    ModelHub.register_model_index(model_index_path(), config_prefix=REPO_ROOT)
+    ModelHub.register_model_index(model_index_path(),
+                                  config_prefix=_default_root())
     _REGISTERED_WITH_MMPRETRAIN = True
 
 
