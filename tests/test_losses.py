@@ -18,7 +18,7 @@ from mmpretrain.structures import DataSample
 import mmcsra  # noqa: F401  (registers the components)
 from mmcsra.models.heads import CosineClsHead
 from mmcsra.models.losses import (AsymmetricAngularMarginLoss,
-                                  MultiLabelAsymmetricLoss)
+                                  MultiLabelAsymmetricLoss, MultiLabelBCELoss)
 from mmcsra.models.utils import CosineLinear, cosine_linear
 
 FD_STEP = 1e-6
@@ -409,3 +409,113 @@ def test_cosine_head_scale_checks_and_init():
     torch.nn.init.zeros_(head.fc.weight)
     head.init_weights()
     assert head.fc.weight.std().item() == pytest.approx(0.01, rel=0.1)
+
+
+# ---------------------------------------------- MMPretrain's signature
+# A 2 x 3 example with sigmoids 1/2, 3/4, 1/4 (logits 0, ln 3, -ln 3) and
+# the entry (0, 1) ignored. The element-wise matrices are written out from
+# the papers' formulas:
+LN2, LN3 = math.log(2.0), math.log(3.0)
+SIG_X = torch.tensor([[0.0, LN3, -LN3], [LN3, 0.0, -LN3]],
+                     dtype=torch.float64)
+SIG_Y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+                     dtype=torch.float64)
+SIG_V = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
+                     dtype=torch.float64)
+HAND = {
+    # BCE: -log p (y = 1) or -log(1 - p) (y = 0)
+    'bce': (lambda: MultiLabelBCELoss(reduction='mean'), SIG_X,
+            [[LN2, 2 * LN2, 2 * LN2], [2 * LN2, LN2, 2 * LN2 - LN3]],
+            8 * LN2 - LN3),
+    # ASL, gamma+ = 1, gamma- = 2, clip = 1/4: positives (1 - p) (-log p);
+    # negatives p_m^2 (-log(1 - p_m)), p_m = max(p - 1/4, 0)
+    'asl': (lambda: MultiLabelAsymmetricLoss(
+        gamma_pos=1.0, gamma_neg=2.0, clip=0.25, reduction='mean'), SIG_X,
+            [[LN2 / 2, LN2 / 4, 1.5 * LN2], [LN2 / 4, LN2 / 2, 0.0]],
+            11 * LN2 / 4),
+    # AAM, s = ln 3, m = 0, k = 3/4 on cos = x / ln 3: positives
+    # (k/s)(-log p+), negatives ((1-k)/s)(-log p-)
+    'aam': (lambda: AsymmetricAngularMarginLoss(
+        scale=LN3, margin=0.0, k=0.75, reduction='mean'), SIG_X / LN3,
+            [[0.75 * LN2 / LN3, 0.5 * LN2 / LN3, 1.5 * LN2 / LN3],
+             [0.5 * LN2 / LN3, 0.75 * LN2 / LN3,
+              (0.5 * LN2 - 0.25 * LN3) / LN3]],
+            4 * LN2 / LN3 - 0.25),
+}
+
+
+@pytest.mark.parametrize('name', sorted(HAND))
+def test_loss_signature_by_hand(name):
+    build, score, matrix, masked_sum = HAND[name]
+    loss = build()
+    elem = torch.tensor(matrix, dtype=torch.float64)
+    kept = elem * SIG_V
+    assert kept.sum().item() == pytest.approx(masked_sum, rel=1e-12)
+
+    def call(**kwargs):
+        return loss(score, SIG_Y, **kwargs)
+
+    # the element-wise loss and the weighted reductions
+    torch.testing.assert_close(call(reduction_override='none'), elem)
+    torch.testing.assert_close(
+        call(weight=SIG_V, reduction_override='none'), kept)
+    assert call(weight=SIG_V, reduction_override='sum').item() == \
+        pytest.approx(masked_sum, rel=1e-12)
+    # 'mean' (the default here): over the 5 non-ignored entries ...
+    assert call(weight=SIG_V).item() == pytest.approx(masked_sum / 5,
+                                                      rel=1e-12)
+    assert call().item() == pytest.approx(elem.sum().item() / 6, rel=1e-12)
+    # ... or by avg_factor, as MMPretrain's weight_reduce_loss
+    assert call(weight=SIG_V, avg_factor=2).item() == pytest.approx(
+        masked_sum / 2, rel=1e-12)
+    assert call(avg_factor=4.0).item() == pytest.approx(
+        elem.sum().item() / 4, rel=1e-12)
+    # 'none' ignores avg_factor; 'sum' refuses it
+    torch.testing.assert_close(
+        call(weight=SIG_V, avg_factor=2, reduction_override='none'), kept)
+    with pytest.raises(ValueError, match='avg_factor'):
+        call(avg_factor=2, reduction_override='sum')
+    # a (B,) per-sample weight (MMPretrain's convention): row 0 x 2, row 1
+    # dropped; 'mean' divides by the total weight 2 * 3
+    per_sample = torch.tensor([2.0, 0.0], dtype=torch.float64)
+    row0 = elem[0].sum().item()
+    assert call(weight=per_sample, reduction_override='sum').item() == \
+        pytest.approx(2 * row0, rel=1e-12)
+    assert call(weight=per_sample).item() == pytest.approx(2 * row0 / 6,
+                                                           rel=1e-12)
+    # loss_weight multiplies every reduction
+    loss.loss_weight = 3.0
+    assert call(weight=SIG_V, reduction_override='sum').item() == \
+        pytest.approx(3 * masked_sum, rel=1e-12)
+    # unknown keyword arguments are accepted (MMPretrain's **kwargs)
+    assert call(weight=SIG_V, unused=1).item() == pytest.approx(
+        3 * masked_sum / 5, rel=1e-12)
+
+
+@pytest.mark.parametrize('name', sorted(HAND))
+def test_loss_signature_errors(name):
+    build, score, _, _ = HAND[name]
+    loss = build()
+    with pytest.raises(ValueError, match='reduction'):
+        loss(score, SIG_Y, reduction_override='max')
+    with pytest.raises(ValueError, match='does not fit'):
+        loss(score, SIG_Y, weight=torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match='same shape'):
+        loss(score, SIG_Y[:, :2])
+    assert loss.elementwise_weight  # heads may pass a (B, C) mask
+
+
+def test_bce_loss_matches_mmpretrain_cross_entropy():
+    """MultiLabelBCELoss = CrossEntropyLoss(use_sigmoid=True) under the same
+    call, except 'mean' with a weight: MMPretrain divides by B * C, mmcsra
+    by the total weight (so ignored entries do not dilute the mean)."""
+    theirs = MODELS.build(dict(type='CrossEntropyLoss', use_sigmoid=True))
+    ours = MultiLabelBCELoss()
+    x, y = SIG_X.float(), SIG_Y.float()
+    per_sample = torch.tensor([0.5, 2.0])
+    for kwargs in (dict(), dict(avg_factor=2), dict(reduction_override='sum'),
+                   dict(weight=per_sample, avg_factor=2),
+                   dict(weight=per_sample, reduction_override='sum'),
+                   dict(weight=per_sample, reduction_override='none')):
+        torch.testing.assert_close(ours(x, y, **kwargs),
+                                   theirs(x, y, **kwargs))

@@ -1,4 +1,5 @@
 from .cosine_cls_head import CosineClsHead
+from .cosine_multi_head_csra import CosineMultiHeadCSRA
 from .csra_head import CSRAHead
 from .csra_retrofit_head import CSRARetrofitHead
 from .multi_head_csra import MultiHeadCSRA
@@ -8,5 +9,5 @@ from .ml_decoder_head import MLDecoderHead
 
 __all__ = [
     'CSRAHead', 'CSRARetrofitHead', 'MultiHeadCSRA', 'MultiLabelHeadBase',
-    'CosineClsHead', 'CATHead', 'MLDecoderHead'
+    'CosineClsHead', 'CosineMultiHeadCSRA', 'CATHead', 'MLDecoderHead'
 ]

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 
-from .multi_label_head_base import MultiLabelHeadBase
+from .multi_label_head_base import MultiLabelHeadBase, check_count
 
 
 @MODELS.register_module()
@@ -56,9 +56,7 @@ class CATHead(MultiLabelHeadBase):
                      type='Normal', layer='Linear', std=0.01),
                  **kwargs):
         super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
-        if num_classes <= 0:
-            raise ValueError(f'num_classes must be > 0, got {num_classes}')
-        self.num_classes = num_classes
+        self.num_classes = check_count(num_classes, 'num_classes')
         self.in_channels = in_channels
         # order of the neck's outputs: levels 3, 4, 5
         self.level_weights = (gamma, beta, alpha)

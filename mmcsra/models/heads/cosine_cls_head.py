@@ -4,7 +4,8 @@ import torch
 from mmpretrain.registry import MODELS
 
 from mmcsra.models.utils.cosine_linear import CosineLinear
-from .multi_label_head_base import MultiLabelHeadBase, build_cosine_loss
+from .multi_label_head_base import (MultiLabelHeadBase, build_cosine_loss,
+                                    check_count)
 
 
 @MODELS.register_module()
@@ -65,9 +66,7 @@ class CosineClsHead(MultiLabelHeadBase):
             thr=thr,
             topk=topk,
             init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f'num_classes must be > 0, got {num_classes}')
-        self.num_classes = num_classes
+        self.num_classes = check_count(num_classes, 'num_classes')
         self.in_channels = in_channels
         self.fc = CosineLinear(in_channels, num_classes, eps=eps)
 

@@ -48,15 +48,17 @@ class CSRAHead(MultiLabelHeadBase):
             to drop (1 = ViT class token, 2 = DeiT class + distillation
             tokens). Must be 0 for ``(B, D, H, W)`` feature maps. Defaults
             to 0.
-        cosine (bool): the cosine variant of :class:`MultiHeadCSRA`: the
+        cosine (bool): the cosine variant (:class:`CosineMultiHeadCSRA`): the
             head returns cos θ between each class weight and the
             class-specific feature (averaged over heads), for a margin loss
             on cosines such as ``AsymmetricAngularMarginLoss``; scores at
             inference are ``sigmoid(scale * cos θ)``. Defaults to False.
         scale (float, optional): ``s`` of the cosine variant; None takes the
             loss's ``scale`` (they must agree). Only with ``cosine=True``.
-        loss (dict): loss config, called as ``loss(logits, target,
-            weight=valid)``. Defaults to ``dict(type='MultiLabelBCELoss')``.
+        loss (dict): loss config; mmcsra's or MMPretrain's (e.g.
+            ``CrossEntropyLoss(use_sigmoid=True)``), called as described in
+            :class:`MultiLabelHeadBase`. Defaults to
+            ``dict(type='MultiLabelBCELoss')``.
         thr (float, optional): score threshold of a positive prediction.
         topk (int, optional): predict the k best classes as positive. If
             neither is set, ``thr=0.5``; if both, ``thr`` wins.
@@ -81,15 +83,13 @@ class CSRAHead(MultiLabelHeadBase):
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01)):
-        if cosine:
-            loss, scale = build_cosine_loss('CSRAHead', loss, scale)
-        elif scale is not None:
-            raise ValueError('CSRAHead: scale is the s of sigmoid(s * cos) '
-                             'and needs cosine=True')
+        loss, scale = build_cosine_loss('CSRAHead', loss, scale,
+                                        cosine=cosine)
         super().__init__(cosine_scale=scale, loss=loss, thr=thr, topk=topk,
                          init_cfg=init_cfg)
         self.num_classes = num_classes
-        # initialised through this head's init_cfg
+        # initialised through this head's init_cfg; cosine=True makes it a
+        # CosineMultiHeadCSRA
         self.csra = MultiHeadCSRA(
             num_classes=num_classes,
             in_channels=in_channels,

@@ -8,7 +8,8 @@ from mmpretrain.registry import MODELS
 
 from ..utils.group_linear import CosineGroupLinear, GroupLinear
 from ..utils.ml_decoder_layer import MLDecoderLayer
-from .multi_label_head_base import MultiLabelHeadBase, build_cosine_loss
+from .multi_label_head_base import (MultiLabelHeadBase, build_cosine_loss,
+                                    check_count)
 
 
 @MODELS.register_module()
@@ -84,21 +85,18 @@ class MLDecoderHead(MultiLabelHeadBase):
                  thr: Optional[float] = None,
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
-        if normalized:  # scores sigmoid(s cos) with the loss's s
-            loss, cosine_scale = build_cosine_loss(
-                'MLDecoderHead(normalized=True)', loss, cosine_scale,
-                scale_arg='cosine_scale')
-        if not normalized and cosine_scale is not None:
-            raise ValueError('cosine_scale is only meaningful with '
-                             'normalized=True')
-        if num_groups is not None and num_groups < 1:
-            raise ValueError(f'num_groups must be >= 1, got {num_groups}')
+        # normalized: scores sigmoid(s cos) with the loss's s
+        loss, cosine_scale = build_cosine_loss(
+            'MLDecoderHead', loss, cosine_scale, scale_arg='cosine_scale',
+            cosine=normalized, flag='normalized=True')
+        if num_groups is not None:
+            check_count(num_groups, 'num_groups')
         super().__init__(cosine_scale=cosine_scale,
                          loss=loss,
                          thr=thr,
                          topk=topk,
                          init_cfg=init_cfg)
-        self.num_classes = num_classes
+        self.num_classes = check_count(num_classes, 'num_classes')
         self.in_channels = in_channels
         self.embed_dims = embed_dims
         self.num_groups = min(100 if num_groups is None else num_groups,

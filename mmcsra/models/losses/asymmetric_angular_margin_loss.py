@@ -1,16 +1,14 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .utils import (asymmetric_focal_loss, check_focusing_args,
-                    check_reduction, masked_reduce)
+from .utils import MultiLabelLoss, asymmetric_focal_loss, check_focusing_args
 
 
 @MODELS.register_module()
-class AsymmetricAngularMarginLoss(nn.Module):
+class AsymmetricAngularMarginLoss(MultiLabelLoss):
     """Asymmetric Angular Margin loss (AAM) on cosine similarities.
 
     Prokofiev & Sovrasov, "Combining Metric Learning and Attention Heads For
@@ -46,6 +44,11 @@ class AsymmetricAngularMarginLoss(nn.Module):
     with ``logsigmoid`` (exact and finite for every :math:`\\cos\\theta`,
     so no eps clamp is needed); for soft targets the two terms are mixed
     linearly.
+
+    The loss is called as MMPretrain's losses are (``weight``,
+    ``avg_factor``, ``reduction_override``), see
+    :meth:`~mmcsra.models.losses.utils.MultiLabelLoss.forward`; ``'mean'``
+    divides by :math:`\\sum v` unless ``avg_factor`` is given.
 
     At inference the scores are :math:`\\sigma(s\\cos\\theta)` without
     margin: :class:`mmcsra.models.heads.CosineClsHead` passes
@@ -88,7 +91,7 @@ class AsymmetricAngularMarginLoss(nn.Module):
                  detach_focal_weight: bool = False,
                  reduction: str = 'sum',
                  loss_weight: float = 1.0):
-        super().__init__()
+        super().__init__(reduction=reduction, loss_weight=loss_weight)
         if scale <= 0:
             raise ValueError(f'scale must be > 0, got {scale}')
         if not 0 <= k <= 1:
@@ -101,27 +104,10 @@ class AsymmetricAngularMarginLoss(nn.Module):
         self.gamma_neg = gamma_neg
         self.clip = clip
         self.detach_focal_weight = detach_focal_weight
-        self.reduction = check_reduction(reduction)
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                cosine: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                **kwargs) -> torch.Tensor:
-        """
-        Args:
-            cosine (Tensor): (B, C) cos θ in [-1, 1].
-            target (Tensor): (B, C) targets in [0, 1].
-            weight (Tensor, optional): (B, C) validity mask, 0 = ignored.
-
-        Returns:
-            Tensor: the reduced loss (a scalar unless ``reduction='none'``).
-        """
-        if cosine.shape != target.shape:
-            raise ValueError(f'cosine {tuple(cosine.shape)} and target '
-                             f'{tuple(target.shape)} must have the same shape')
-        target = target.to(cosine.dtype)
+    def elementwise(self, cosine: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        """(B, C) AAM of ``cosine`` (cos θ in [-1, 1]) against ``target``."""
         s, m = self.scale, self.margin
         z_pos = s * (cosine - m)  # [B, C], p+ = sigmoid(z_pos)
         z_neg = -s * (cosine + m)  # [B, C], p- = sigmoid(z_neg)
@@ -136,10 +122,9 @@ class AsymmetricAngularMarginLoss(nn.Module):
             log_prob_neg = F.logsigmoid(z_neg)
 
         # focusing weights: positives by p~-, negatives by p+ (unshifted)
-        loss = asymmetric_focal_loss(
+        return asymmetric_focal_loss(
             target, log_prob_pos, log_prob_neg,
             base_pos=prob_neg, base_neg=prob_pos,
             gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
             detach_focal_weight=self.detach_focal_weight,
             pos_weight=self.k / s, neg_weight=(1 - self.k) / s)  # [B, C]
-        return self.loss_weight * masked_reduce(loss, weight, self.reduction)

@@ -1,15 +1,13 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 from mmpretrain.registry import MODELS
 
-from .utils import (asymmetric_focal_loss, check_focusing_args,
-                    check_reduction, masked_reduce)
+from .utils import MultiLabelLoss, asymmetric_focal_loss, check_focusing_args
 
 
 @MODELS.register_module()
-class MultiLabelAsymmetricLoss(nn.Module):
+class MultiLabelAsymmetricLoss(MultiLabelLoss):
     """Asymmetric Loss (ASL) for multi-label classification, with ignore mask.
 
     Ben-Baruch, Ridnik, Zamir, Noy, Friedman, Protter, Zelnik-Manor,
@@ -24,8 +22,11 @@ class MultiLabelAsymmetricLoss(nn.Module):
             \\log(\\max(p, \\epsilon))
             + (1-y)\\,p_m^{\\gamma_-}\\log(\\max(1-p_m, \\epsilon))\\,\\big]
 
-    where :math:`v` is the validity (ignore) mask. ``gamma_pos = gamma_neg =
-    clip = 0`` gives binary cross-entropy (up to the ``eps`` clamp).
+    where :math:`v` is the validity (ignore) mask (``weight``); ``'mean'``
+    divides by :math:`\\sum v` (or by ``avg_factor``). ``gamma_pos =
+    gamma_neg = clip = 0`` gives binary cross-entropy (up to the ``eps``
+    clamp). Called as MMPretrain's losses are, see
+    :meth:`MultiLabelLoss.forward`.
 
     Differences from MMPretrain's ``AsymmetricLoss``: a per-entry ignore mask,
     the official 'sum' reduction available, and the option to treat the
@@ -69,7 +70,7 @@ class MultiLabelAsymmetricLoss(nn.Module):
                  detach_focal_weight: bool = True,
                  reduction: str = 'sum',
                  loss_weight: float = 1.0):
-        super().__init__()
+        super().__init__(reduction=reduction, loss_weight=loss_weight)
         check_focusing_args(gamma_pos, gamma_neg, clip)
         if eps <= 0:
             raise ValueError(f'eps must be > 0, got {eps}')
@@ -78,27 +79,10 @@ class MultiLabelAsymmetricLoss(nn.Module):
         self.clip = clip
         self.eps = eps
         self.detach_focal_weight = detach_focal_weight
-        self.reduction = check_reduction(reduction)
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                logits: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                **kwargs) -> torch.Tensor:
-        """
-        Args:
-            logits (Tensor): (B, C) raw scores x.
-            target (Tensor): (B, C) targets in [0, 1].
-            weight (Tensor, optional): (B, C) validity mask, 0 = ignored.
-
-        Returns:
-            Tensor: the reduced loss (a scalar unless ``reduction='none'``).
-        """
-        if logits.shape != target.shape:
-            raise ValueError(f'logits {tuple(logits.shape)} and target '
-                             f'{tuple(target.shape)} must have the same shape')
-        target = target.to(logits.dtype)
+    def elementwise(self, logits: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        """(B, C) ASL of the raw scores ``logits`` x against ``target``."""
         prob = torch.sigmoid(logits)  # [B, C]
         if self.clip:
             prob_neg = (prob - self.clip).clamp(min=0)  # p_m, [B, C]
@@ -108,9 +92,8 @@ class MultiLabelAsymmetricLoss(nn.Module):
         log_pos = torch.log(prob.clamp(min=self.eps))  # [B, C]
         log_neg = torch.log((1 - prob_neg).clamp(min=self.eps))  # [B, C]
 
-        loss = asymmetric_focal_loss(
+        return asymmetric_focal_loss(
             target, log_pos, log_neg,
             base_pos=1 - prob, base_neg=prob_neg,
             gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
             detach_focal_weight=self.detach_focal_weight)  # [B, C]
-        return self.loss_weight * masked_reduce(loss, weight, self.reduction)

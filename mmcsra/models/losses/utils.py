@@ -1,8 +1,9 @@
-"""Argument checks, the asymmetric focal term and the reduction shared by
-mmcsra's multi-label losses."""
+"""What mmcsra's multi-label losses share: MMPretrain's call signature, the
+weighted reduction, the argument checks and the asymmetric focal term."""
 from typing import Optional
 
 import torch
+import torch.nn as nn
 
 REDUCTIONS = ('none', 'mean', 'sum')
 
@@ -14,23 +15,121 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
-def masked_reduce(loss: torch.Tensor, weight: Optional[torch.Tensor],
-                  reduction: str) -> torch.Tensor:
-    """Apply an element-wise ``weight`` (0 = ignored) and reduce.
+def masked_reduce(loss: torch.Tensor,
+                  weight: Optional[torch.Tensor],
+                  reduction: str,
+                  avg_factor: Optional[float] = None) -> torch.Tensor:
+    """Weight an element-wise ``(B, C)`` loss and reduce it.
 
-    ``'mean'`` divides by the number of non-ignored entries (the total weight),
-    so ignored entries neither add loss nor dilute it; ``'sum'`` adds the
-    weighted entries; ``'none'`` returns the weighted element-wise loss.
+    With :math:`w` the weight (1 where it is not given):
+
+    * ``'none'``: :math:`w \\odot L`, shape ``(B, C)``;
+    * ``'sum'``: :math:`\\sum_{b,i} w_{bi} L_{bi}`;
+    * ``'mean'``: :math:`\\sum_{b,i} w_{bi} L_{bi} / A`, with
+      :math:`A` = ``avg_factor`` if given (as MMPretrain's
+      ``weight_reduce_loss``), else the total weight
+      :math:`\\max(\\sum_{b,i} w_{bi}, 1)`, so that entries with weight 0
+      (ignored) neither add loss nor dilute the mean. Without a weight that
+      is the plain mean over the ``B * C`` entries.
+
+    Args:
+        loss (Tensor): ``(B, C)`` element-wise loss.
+        weight (Tensor, optional): ``(B, C)`` element-wise weights (0 =
+            ignored) or ``(B,)`` per-sample weights (MMPretrain's
+            convention), broadcast over the classes.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        avg_factor (float, optional): the divisor of ``'mean'``. Ignored by
+            ``'none'``; an error with ``'sum'`` (as in MMPretrain).
+
+    Raises:
+        ValueError: on a weight of another shape, or ``avg_factor`` with
+            ``reduction='sum'``.
     """
+    check_reduction(reduction)
     if weight is not None:
+        if weight.dim() == 1 and loss.dim() == 2:  # per-sample, [B] -> [B, 1]
+            weight = weight.reshape(-1, 1)
+        if weight.dim() != loss.dim() or any(
+                w not in (1, n) for w, n in zip(weight.shape, loss.shape)):
+            raise ValueError(f'weight {tuple(weight.shape)} does not fit the '
+                             f'loss {tuple(loss.shape)}: give (B, C) or (B,)')
+        weight = weight.to(loss.dtype).expand_as(loss)  # [B, C]
         loss = loss * weight
+    if reduction == 'none':
+        return loss
     if reduction == 'sum':
+        if avg_factor is not None:
+            raise ValueError('avg_factor can not be used with reduction='
+                             "'sum'")
         return loss.sum()
-    if reduction == 'mean':
-        denom = weight.sum() if weight is not None else loss.new_tensor(
-            float(loss.numel()))
-        return loss.sum() / denom.clamp(min=1.0)
-    return loss
+    if avg_factor is not None:
+        return loss.sum() / avg_factor
+    total = weight.sum() if weight is not None else loss.new_tensor(
+        float(loss.numel()))
+    return loss.sum() / total.clamp(min=1.0)
+
+
+class MultiLabelLoss(nn.Module):
+    """Base of mmcsra's multi-label losses, with MMPretrain's signature.
+
+    A subclass implements :meth:`elementwise` (the ``(B, C)`` loss before
+    weighting); ``forward`` weights and reduces it with
+    :func:`masked_reduce` and multiplies by ``loss_weight``.
+
+    ``elementwise_weight = True`` tells the heads (see
+    :class:`mmcsra.models.heads.MultiLabelHeadBase`) that ``weight`` may be
+    a ``(B, C)`` ignore mask, which MMPretrain's own losses do not accept.
+
+    Args:
+        reduction (str): default reduction, ``'none'``, ``'mean'`` or
+            ``'sum'``.
+        loss_weight (float): multiplier of the loss.
+    """
+
+    elementwise_weight = True
+
+    def __init__(self, reduction: str, loss_weight: float = 1.0):
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        self.loss_weight = loss_weight
+
+    def elementwise(self, cls_score: torch.Tensor,
+                    label: torch.Tensor) -> torch.Tensor:
+        """``(B, C)`` loss of ``cls_score`` against float ``label``."""
+        raise NotImplementedError
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """
+        Args:
+            cls_score (Tensor): ``(B, C)`` scores (logits, or cos θ for a
+                cosine loss).
+            label (Tensor): ``(B, C)`` targets in [0, 1].
+            weight (Tensor, optional): ``(B, C)`` element-wise weights (0 =
+                ignored) or ``(B,)`` per-sample weights.
+            avg_factor (float, optional): divisor of the ``'mean'``
+                reduction instead of the total weight.
+            reduction_override (str, optional): ``'none'``, ``'mean'`` or
+                ``'sum'`` instead of ``reduction`` for this call.
+            **kwargs: accepted and unused, as in MMPretrain.
+
+        Returns:
+            Tensor: the loss, a scalar unless the reduction is ``'none'``.
+        """
+        reduction = self.reduction if reduction_override is None \
+            else check_reduction(reduction_override)
+        if cls_score.shape != label.shape:
+            raise ValueError(f'{type(self).__name__}: cls_score '
+                             f'{tuple(cls_score.shape)} and label '
+                             f'{tuple(label.shape)} must have the same shape')
+        loss = self.elementwise(cls_score, label.to(cls_score.dtype))
+        return self.loss_weight * masked_reduce(loss, weight, reduction,
+                                                avg_factor)
 
 
 def check_focusing_args(gamma_pos: float, gamma_neg: float,
