@@ -44,7 +44,7 @@ from mmengine.utils import ProgressBar
 
 from mmcsra.evaluation.threshold_file import load_thresholds
 from .init_model import (ANNOTATION_TRANSFORMS, LOADING_TRANSFORMS,
-                         build_test_pipeline)
+                         build_test_pipeline, load_checked_checkpoint)
 from .model_zoo import get_model
 
 __all__ = ['MultiLabelInferencer', 'IMG_EXTENSIONS', 'PREDICTIONS_FORMAT']
@@ -106,12 +106,12 @@ class MultiLabelInferencer:
                     'the model has no config (_config): build it with '
                     'mmcsra.apis.get_model, or pass the config instead')
             if pretrained is not None:
-                from mmengine.runner import load_checkpoint
-                checkpoint = load_checkpoint(
-                    model, str(pretrained), map_location='cpu', strict=True)
-                meta = checkpoint.get('meta') or {}
-                if meta.get('dataset_meta'):
-                    model._dataset_meta = dict(meta['dataset_meta'])
+                known = getattr(model, '_dataset_meta', None) or {}
+                found = load_checked_checkpoint(
+                    model, pretrained, expected_classes=known.get('classes'),
+                    what_expected='the model\'s dataset_meta')
+                if found:
+                    model._dataset_meta = found
             if device is not None:
                 model.to(device)
         else:

@@ -401,27 +401,26 @@ def get_model(model: Union[str, os.PathLike, Config],
             ``None``/``False``: none (random initialisation).
             ``True``: the ``Weights`` of the index entry; an error if the
             entry has none (or ``model`` is not a name). A path or URL:
-            loaded strictly with mmengine's ``load_checkpoint``, which for
-            local files goes through mmcsra's safe loader
-            (``weights_only=True``).
+            loaded by :func:`mmcsra.apis.init_model.init_model` (mmcsra's
+            safe loader, ``weights_only=True``; keys, shapes and the class
+            order checked against the config's test dataset).
         device (str | torch.device, optional): where to put the model.
         **kwargs: merged into the config's ``model`` (e.g.
             ``head=dict(num_classes=5)``).
 
     Returns:
         mmengine.model.BaseModel: the model, with ``_dataset_meta`` (from
-        the checkpoint's ``meta['dataset_meta']``, else the test dataset
-        class's ``METAINFO``), ``_config`` and ``_metainfo`` (the
-        :class:`ModelInfo`, or None) set as MMPretrain's ``get_model`` does.
+        the checkpoint's ``meta['dataset_meta']``, else the config's test
+        dataset's classes or its class's ``METAINFO``), ``_config`` and
+        ``_metainfo`` (the :class:`ModelInfo`, or None) set as MMPretrain's
+        ``get_model`` does.
 
     Raises:
         ValueError: unknown name, or ``pretrained=True`` without published
             weights.
         FileNotFoundError: a local checkpoint that does not exist.
     """
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import DATASETS, MODELS
+    from .init_model import init_model
 
     info = None
     if isinstance(model, Config):
@@ -457,26 +456,8 @@ def get_model(model: Union[str, os.PathLike, Config],
 
     if kwargs:
         cfg.merge_from_dict({'model': kwargs})
-    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        net = MODELS.build(cfg.model)
-
-    dataset_meta: Dict[str, Any] = {}
-    if pretrained is not None:
-        checkpoint = load_checkpoint(
-            net, str(pretrained), map_location='cpu', strict=True)
-        meta = checkpoint.get('meta') or {}
-        dataset_meta = dict(meta.get('dataset_meta') or {})
-    if not dataset_meta and cfg.get('test_dataloader'):
-        dataset_type = cfg.test_dataloader.dataset.get('type')
-        dataset_cls = DATASETS.get(dataset_type) if isinstance(
-            dataset_type, str) else None
-        dataset_meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
-
-    if device is not None:
-        net.to(device)
-    net._dataset_meta = dataset_meta
-    net._config = cfg
+    # the one loading path: keys, shapes and class order are checked
+    net = init_model(cfg, pretrained, device=device or 'cpu')
     net._metainfo = info
     net.eval()
     return net
