@@ -44,6 +44,22 @@ class MultiLabelFolder(MultiLabelBaseDataset):
     ``classes`` (which must then be given). ``ignore`` is optional; no other
     keys are allowed.
 
+    **OpenMMLab 2.0 JSON** (``.json`` whose top level is an object, the
+    `mmengine BaseDataset annotation format
+    <https://mmengine.readthedocs.io/en/latest/advanced_tutorials/basedataset.html>`_)::
+
+        {"metainfo": {"classes": ["cat", "dog", "person"]},
+         "data_list": [{"img_path": "dogs/001.jpg", "gt_label": [1, 2]},
+                       {"img_path": "cats/002.png", "gt_label": [0],
+                        "gt_ignore": [2]}]}
+
+    ``gt_label`` (a list, or one int) and the optional ``gt_ignore`` hold
+    class indices into ``metainfo.classes`` (or class names); no other keys
+    are allowed in an entry. ``metainfo.classes`` is the class list; a
+    ``classes`` argument must then be the same list (indices would
+    otherwise silently point at other classes). Without
+    ``metainfo.classes``, integer labels need ``classes``.
+
     **Classes.** ``classes`` (a list, or a text file with one name a line)
     fixes the class list and its order; every label must then be in it. If
     not given, the classes are the sorted union of all names in ``labels``
@@ -76,6 +92,8 @@ class MultiLabelFolder(MultiLabelBaseDataset):
     FORMATS = ('csv', 'json')
     CSV_COLUMNS = ('path', 'labels', 'ignore')
     JSON_KEYS = ('img', 'labels', 'ignore')
+    #: keys of an OpenMMLab 2.0 ``data_list`` entry
+    OPENMMLAB_KEYS = ('img_path', 'gt_label', 'gt_ignore')
 
     def __init__(self,
                  ann_file: str,
@@ -97,6 +115,7 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             raise ValueError('label_sep must be a non-empty string other '
                              f'than the CSV delimiter ",", got {label_sep!r}')
         self.label_sep = label_sep
+        self._file_classes: Optional[List[str]] = None  # 2.0 metainfo
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -149,10 +168,14 @@ class MultiLabelFolder(MultiLabelBaseDataset):
     def _parse_json(self) -> List[_RawEntry]:
         path = self.ann_file
         data = self._read_json(path, 'annotation file')
+        if isinstance(data, dict) and 'data_list' in data:
+            return self._parse_openmmlab(data)
         if not isinstance(data, list):
             raise AnnotationError(
                 path, f'top level is a {type(data).__name__}, expected a '
-                'list of {"img": ..., "labels": [...]} objects')
+                'list of {"img": ..., "labels": [...]} objects or an '
+                'OpenMMLab 2.0 object {"metainfo": {"classes": [...]}, '
+                '"data_list": [...]}')
         entries = []
         for i, item in enumerate(data):
             entry = f'entry #{i}'
@@ -172,6 +195,56 @@ class MultiLabelFolder(MultiLabelBaseDataset):
                 if not isinstance(value, list):
                     raise AnnotationError(
                         path, f'"{key}" must be a list, got {value!r}', entry)
+                lists.append(value)
+            entries.append(_RawEntry(img.strip(), lists[0], lists[1], entry))
+        return entries
+
+    def _parse_openmmlab(self, data: dict) -> List[_RawEntry]:
+        """Entries of an OpenMMLab 2.0 file; its ``metainfo.classes`` (if
+        any) go to ``self._file_classes``."""
+        path = self.ann_file
+        extra = sorted(set(data) - {'metainfo', 'data_list'})
+        if extra:
+            raise AnnotationError(
+                path, f'top-level keys {extra}: an OpenMMLab 2.0 file has '
+                '"metainfo" and "data_list" only')
+        metainfo = data.get('metainfo', {})
+        if not isinstance(metainfo, dict):
+            raise AnnotationError(path, '"metainfo" must be an object, got '
+                                  f'{type(metainfo).__name__}')
+        classes = metainfo.get('classes')
+        if classes is not None:
+            if not isinstance(classes, list):
+                raise AnnotationError(
+                    path, '"metainfo.classes" must be a list of names, got '
+                    f'{classes!r}')
+            self._file_classes = classes
+        items = data['data_list']
+        if not isinstance(items, list):
+            raise AnnotationError(path, '"data_list" must be a list, got '
+                                  f'{type(items).__name__}')
+        entries = []
+        for i, item in enumerate(items):
+            entry = f'data_list[{i}]'
+            if not isinstance(item, dict):
+                raise AnnotationError(path, 'is not an object', entry)
+            extra = sorted(set(item) - set(self.OPENMMLAB_KEYS))
+            if extra or 'img_path' not in item or 'gt_label' not in item:
+                raise AnnotationError(
+                    path, f'keys {sorted(item)}: needs "img_path" and '
+                    '"gt_label", may have "gt_ignore", nothing else', entry)
+            img = item['img_path']
+            if not isinstance(img, str) or not img.strip():
+                raise AnnotationError(path, f'bad "img_path" {img!r}', entry)
+            lists = []
+            for key in ('gt_label', 'gt_ignore'):
+                value = item.get(key, [])
+                if isinstance(value, int) and not isinstance(value, bool):
+                    value = [value]  # single-label style entry
+                if not isinstance(value, list):
+                    raise AnnotationError(
+                        path, f'"{key}" must be a list of class indices, '
+                        f'got {value!r}', entry)
                 lists.append(value)
             entries.append(_RawEntry(img.strip(), lists[0], lists[1], entry))
         return entries
@@ -202,8 +275,18 @@ class MultiLabelFolder(MultiLabelBaseDataset):
         self._require_file(self.ann_file, 'annotation file')
         entries = self._parse_csv() if self.ann_format == 'csv' \
             else self._parse_json()
-        if self._metainfo.get('classes') is not None:
-            self._set_classes(self._metainfo['classes'])
+        given = self._metainfo.get('classes')
+        if self._file_classes is not None:
+            if given is not None and tuple(given) != tuple(
+                    self._file_classes):
+                raise AnnotationError(
+                    self.ann_file, f'its metainfo.classes '
+                    f'{list(self._file_classes)} differ from the `classes` '
+                    f'argument {list(given)}; the gt_label indices refer to '
+                    "the file's list: drop `classes` or make them equal")
+            self._set_classes(self._file_classes, self.ann_file)
+        elif given is not None:
+            self._set_classes(given)
         else:
             self._set_classes(self._infer_classes(entries), self.ann_file)
 
