@@ -4,7 +4,8 @@ No multi-label photo set ships in a package registry, so the demo composes
 one (issue 18): photographed object instances with alpha cut-outs (Debian
 ``tuxpaint-stamps-default``) are pasted, 1 to 3 per image, on random crops of
 photographed backgrounds (Debian ``tuxpaint-data``'s templates). Both
-packages are GPL-2 (Bill Kendrick et al., see their ``copyright`` files).
+packages are GPL (stamps GPL-2, templates GPL-2+; Bill Kendrick et al.,
+see their ``copyright`` files and :data:`LICENCES`).
 
 The object instances (stamp files) of each class are split between train,
 val and test **before** anything is composed, so the test images only show
@@ -16,12 +17,11 @@ within :data:`SAME_INSTANCE_TOLERANCE`) are grouped before the split.
 
 Everything is deterministic given ``seed``. The output folder holds
 ``{split}/{index:05d}.jpg``, one annotation file per split (OpenMMLab 2.0
-JSON ``{"metainfo": {"classes": [...]}, "data_list": [{"img_path", "gt_label"}]}``
-when :class:`~mmcsra.datasets.MultiLabelFolder` reads it, else its CSV),
+JSON ``{"metainfo": {"classes": [...]}, "data_list": [{"img_path", "gt_label"}]}``,
+read by :class:`~mmcsra.datasets.MultiLabelFolder`),
 ``classes.txt``, and ``instances.json`` (which stamp files each split may
 use, and which ones each image shows) so the split can be audited.
 """
-import csv
 import hashlib
 import json
 import os
@@ -34,20 +34,29 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    'DEMO_CLASSES', 'BACKGROUNDS', 'find_tuxpaint', 'fetch_tuxpaint',
-    'collect_instances', 'split_instances', 'compose_split',
+    'DEMO_CLASSES', 'BACKGROUNDS', 'PACKAGES', 'LICENCES', 'find_tuxpaint',
+    'fetch_tuxpaint', 'colour_share', 'looks_drawn', 'collect_instances',
+    'split_instances', 'compose_split', 'write_annotations',
     'compose_dataset'
 ]
 
-#: Debian packages the photographs come from (both GPL-2)
+#: Debian packages the photographs come from. Licences, from their
+#: ``usr/share/doc/<package>/copyright`` files (bookworm): the stamps are
+#: "GPL-2" (Bill Kendrick et al., 2002-2022; the text grants "version 2 or
+#: any later version"), the templates (backgrounds) of ``tuxpaint-data``
+#: "GPL-2+" (Bill Kendrick, 2002-2021).
 PACKAGES = ('tuxpaint-stamps-default', 'tuxpaint-data')
+LICENCES = {'tuxpaint-stamps-default': 'GPL-2',
+            'tuxpaint-data': 'GPL-2+'}
 
 #: class -> stamp folders (relative to ``stamps/``, searched recursively,
-#: ``cartoon`` sub-folders skipped). Only photographed stamps: the
-#: drawn ones (clothes, hats, planets, money symbols) are not used.
+#: ``cartoon`` sub-folders skipped). Only photographed stamps: the drawn
+#: ones are removed by :data:`EXCLUDED_STAMPS` (checked by eye on contact
+#: sheets of every stamp) and, as a guard for other package versions, by
+#: :func:`looks_drawn`.
 DEMO_CLASSES: Dict[str, Tuple[str, ...]] = {
     'bird': ('animals/birds', ),
-    'mammal': ('animals/mammals', ),
+    'mammal': ('animals/mammals', 'animals/marsupials'),
     'fish': ('animals/fish', ),
     'insect': ('animals/insects', ),
     'fruit': ('food/fruit', ),
@@ -63,11 +72,26 @@ DEMO_CLASSES: Dict[str, Tuple[str, ...]] = {
 EXCLUDED_STAMPS = frozenset({
     'animals/insects/bee.png',  # line drawing
     'animals/insects/fly.png',  # line drawing
+    'animals/insects/Brown_slug.png',  # a mollusc, not an insect
+    'animals/insects/Woodlouse.png',  # a crustacean, not an insect
+    'animals/fish/lobster.png',  # a crustacean, not a fish
+    'animals/fish/shrimp.png',  # a crustacean, not a fish
     'animals/mammals/hedgehog.png',  # drawing
+    'animals/mammals/echidna.png',  # black silhouette
+    'animals/mammals/aquatic/whale.png',  # a rendering, not a photograph
     'animals/mammals/bears/toys/edward_bear.png',  # a teddy bear
-    'sports/rugby_goal_post.png',  # drawing, not a ball
+    'sports/rugby_goal_posts.png',  # not a ball
+    'sports/tennis_racket.png',  # not a ball
     'sports/trophy_cup.png',  # not a ball
 })
+
+#: :func:`looks_drawn`: share of a stamp's opaque pixels covered by its
+#: ``DRAWN_TOP_COLOURS`` most frequent colours (RGB quantised to 32 levels)
+#: above which it is taken for a drawing. Photographs of the demo's stamps
+#: reach at most 0.70 (a dark gorilla); the drawings bee, echidna and
+#: hedgehog 0.91-1.0.
+DRAWN_TOP_COLOURS = 8
+DRAWN_COLOUR_SHARE = 0.75
 
 #: background photographs (``templates/``) without any of the classes
 #: (sheep, jellyfish, spider, corn are left out)
@@ -116,7 +140,7 @@ def fetch_tuxpaint(cache_dir: Optional[str] = None) -> str:
         if shutil.which(tool) is None:
             raise RuntimeError(
                 f'the demo photographs come from the Debian packages '
-                f'{", ".join(PACKAGES)} (GPL-2), but `{tool}` is not on '
+                f'{", ".join(PACKAGES)} (GPL), but `{tool}` is not on '
                 f'PATH. Install tuxpaint-stamps-default and tuxpaint-data '
                 f'(/usr/share/tuxpaint), or unpack the two .deb files into '
                 f'{cache_dir} ({manual}), or pass --data-root')
@@ -198,6 +222,30 @@ def _same_instance(a: np.ndarray, b: np.ndarray) -> bool:
         < SAME_INSTANCE_TOLERANCE
 
 
+def colour_share(path: str, top: int = DRAWN_TOP_COLOURS) -> float:
+    """Share of the opaque pixels (alpha > 200) of an image covered by its
+    ``top`` most frequent colours, RGB quantised to 32 levels a channel.
+
+    Drawings are made of a few flat colours (share near 1); photographs
+    spread over many (noise, shading, texture).
+    """
+    from PIL import Image
+    with Image.open(path) as img:
+        rgba = np.asarray(img.convert('RGBA'))
+    pixels = rgba[rgba[..., 3] > 200][:, :3].astype(np.int64) // 8
+    if len(pixels) == 0:
+        return 1.0
+    codes = (pixels[:, 0] * 32 + pixels[:, 1]) * 32 + pixels[:, 2]
+    counts = np.sort(np.bincount(codes))[::-1]
+    return float(counts[:top].sum() / counts.sum())
+
+
+def looks_drawn(path: str) -> bool:
+    """Whether a stamp is a drawing rather than a photograph
+    (:func:`colour_share` above :data:`DRAWN_COLOUR_SHARE`)."""
+    return colour_share(path) > DRAWN_COLOUR_SHARE
+
+
 def collect_instances(tuxpaint_dir: str,
                       classes: Optional[Dict[str, Sequence[str]]] = None
                       ) -> Dict[str, List[List[str]]]:
@@ -225,7 +273,8 @@ def collect_instances(tuxpaint_dir: str,
                     rel = osp.relpath(osp.join(dirpath, f), stamps)
                     rel = rel.replace(os.sep, '/')
                     if f.lower().endswith('.png') and \
-                            rel not in EXCLUDED_STAMPS:
+                            rel not in EXCLUDED_STAMPS and \
+                            not looks_drawn(osp.join(stamps, rel)):
                         files.append(rel)
         if not files:
             raise FileNotFoundError(f'class {name!r}: no stamp in {folders}')
@@ -392,45 +441,18 @@ def _overlap(a, b) -> float:
     return w * h / smaller
 
 
-def _folder_reads_openmmlab_json() -> bool:
-    """Whether this version of ``MultiLabelFolder`` reads OpenMMLab 2.0 JSON
-    (tried on a two-line file)."""
-    from mmcsra.datasets import MultiLabelFolder
-    with tempfile.TemporaryDirectory() as tmp:
-        path = osp.join(tmp, 'ann.json')
-        with open(path, 'w') as f:
-            json.dump(dict(metainfo=dict(classes=['a', 'b']),
-                           data_list=[dict(img_path='x.jpg', gt_label=[1])]),
-                      f)
-        open(osp.join(tmp, 'x.jpg'), 'wb').close()
-        try:
-            dataset = MultiLabelFolder(ann_file=path, data_root=tmp)
-            return list(dataset.get_cat_ids(0)) == [1]
-        except Exception:  # older reader: list-of-objects JSON only
-            return False
-
-
 def write_annotations(records: List[dict], class_names: Sequence[str],
                       path_prefix: str, ann_base: str) -> str:
-    """Write one split's annotation file for ``MultiLabelFolder``; returns
-    its path (``ann_base`` + ``.json`` or ``.csv``)."""
-    if _folder_reads_openmmlab_json():
-        index = {c: i for i, c in enumerate(class_names)}
-        path = ann_base + '.json'
-        with open(path, 'w') as f:
-            json.dump(dict(metainfo=dict(classes=list(class_names)),
-                           data_list=[dict(img_path=f"{path_prefix}/{r['img']}",
-                                           gt_label=[index[c]
-                                                     for c in r['labels']])
-                                      for r in records]), f)
-        return path
-    path = ann_base + '.csv'
-    with open(path, 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['path', 'labels'])
-        for r in records:
-            writer.writerow([f"{path_prefix}/{r['img']}",
-                             ';'.join(r['labels'])])
+    """Write one split's OpenMMLab 2.0 annotation file (read by
+    ``MultiLabelFolder``); returns its path, ``ann_base + '.json'``."""
+    index = {c: i for i, c in enumerate(class_names)}
+    path = ann_base + '.json'
+    with open(path, 'w') as f:
+        json.dump(dict(metainfo=dict(classes=list(class_names)),
+                       data_list=[dict(img_path=f"{path_prefix}/{r['img']}",
+                                       gt_label=[index[c]
+                                                 for c in r['labels']])
+                                  for r in records]), f)
     return path
 
 
@@ -477,6 +499,7 @@ def compose_dataset(out_dir: str,
                     fractions=[float(v) for v in fractions], seed=int(seed),
                     classes={k: list(v) for k, v in DEMO_CLASSES.items()},
                     excluded=sorted(EXCLUDED_STAMPS),
+                    drawn=[DRAWN_TOP_COLOURS, DRAWN_COLOUR_SHARE],
                     backgrounds=list(BACKGROUNDS))
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
                          ).hexdigest()[:16]
@@ -509,7 +532,7 @@ def compose_dataset(out_dir: str,
         f.write('\n'.join(class_names) + '\n')
     manifest = dict(key=key, settings=settings, classes=class_names,
                     ann_files=ann_files, instances=splits, images=images,
-                    source=dict(packages=list(PACKAGES), licence='GPL-2',
+                    source=dict(packages=dict(LICENCES),
                                 tuxpaint_dir=tuxpaint_dir))
     with open(manifest_path, 'w') as f:
         json.dump(manifest, f, indent=1)

@@ -192,6 +192,30 @@ def _evaluate(head, evaluator: Evaluator, logits: torch.Tensor,
     return {k: float(v) for k, v in evaluator.evaluate(len(samples)).items()}
 
 
+def _dump_scores(head, logits: torch.Tensor, samples: List,
+                 batch_size: int, path: str) -> str:
+    """Write the scores the evaluator saw (the head's own prediction of
+    ``logits``: sigmoid for multi-label heads), the targets and the valid
+    mask as ``.npz`` (``scores``, ``gt``, ``valid``; numeric arrays, read
+    with plain ``np.load``)."""
+    import numpy as np
+
+    from mmcsra.evaluation.multi_label_results import (
+        pack_multi_label_result, stack_multi_label_results)
+    records = []
+    for start in range(0, len(samples), batch_size):
+        batch = [copy.copy(s) for s in samples[start:start + batch_size]]
+        preds = head._get_predictions(logits[start:start + batch_size],
+                                      batch)
+        records += [pack_multi_label_result(p.to_dict()) for p in preds]
+    scores, gt, valid = stack_multi_label_results(records)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    np.savez(path, scores=scores.float().numpy().astype(np.float32),
+             gt=gt.numpy().astype(np.uint8),
+             valid=valid.numpy().astype(np.uint8))
+    return path
+
+
 def _source(dataset_cfg) -> dict:
     """What identifies the data of a dataset config (pipeline excluded)."""
     cfg = dict(dataset_cfg)
@@ -282,7 +306,8 @@ def retrofit_csra(config,
                   allow_same_split: bool = False,
                   out_dir: Optional[str] = None,
                   device: str = 'cpu',
-                  progress: bool = False) -> dict:
+                  progress: bool = False,
+                  dump_scores: bool = False) -> dict:
     """Choose λ of the ``y_avg + λ·y_max`` retrofit on one split, report on
     another (CSRA paper, Table 1).
 
@@ -309,6 +334,11 @@ def retrofit_csra(config,
             a ``CSRARetrofitHead``) and ``retrofit_csra.json`` here.
         device (str): device of the passes. Defaults to ``'cpu'``.
         progress (bool): show a progress bar per pass.
+        dump_scores (bool): with ``out_dir``, also write the
+            ``report_split``'s scores at λ = 0 (the original model) and at
+            the selected λ as ``{report_split}_scores_lam{λ}.npz``
+            (``scores``, ``gt``, ``valid`` arrays), so that any metric can
+            be recomputed; their paths go to ``scores`` in the result.
 
     Returns:
         dict: ``metric``, ``select_split``, ``report_split``,
@@ -359,7 +389,10 @@ def retrofit_csra(config,
             _check_classes(dataset_meta, loader.dataset, split, checkpoint)
             orig, mx, samples = _collect(model, loader, device, progress)
 
-            def score(lam):
+            def score(lam, dump=None):
+                if dump is not None:
+                    _dump_scores(model.head, orig + lam * mx, samples,
+                                 loader.batch_size or 1, dump)
                 return _evaluate(model.head,
                                  _build_evaluator(eval_cfg, loader.dataset),
                                  orig + lam * mx, samples,
@@ -379,16 +412,25 @@ def retrofit_csra(config,
                                               -r['lam']))['lam']
 
         score_report = run(report_loader_cfg, report_eval_cfg, report_split)
+        dumps = {}
+        if dump_scores:
+            if out_dir is None:
+                raise ValueError('dump_scores=True needs out_dir')
+            dumps = {f'{lam:g}': osp.join(
+                out_dir, f'{report_split}_scores_lam{lam:g}.npz')
+                for lam in (0.0, best_lam)}
         report = dict(
-            baseline=score_report(0.0),
+            baseline=score_report(0.0, dumps.get('0')),
             fixed=score_report(fixed_lam),
-            varying=score_report(best_lam))
+            varying=score_report(best_lam, dumps.get(f'{best_lam:g}')))
 
     out = dict(
         metric=metric, select_split=select_split, report_split=report_split,
         same_data=same_data, lams=lams, select=select, best_lam=best_lam,
         fixed_lam=fixed_lam, report=report,
         source_checkpoint=str(checkpoint))
+    if dumps:
+        out['scores'] = dumps
     if out_dir is not None:
         out.update(_write_retrofit(cfg, model, dataset_meta, checkpoint,
                                    best_lam, out_dir))

@@ -48,6 +48,12 @@ class FrozenBackboneClassifier(ImageClassifier):
             one cached sample is recomputed and must match to this absolute
             tolerance, else :class:`StaleFeatureCacheError`. Defaults to
             1e-4.
+        channels_last (bool): run the frozen part in the channels-last
+            memory format (``torch.channels_last``), which PyTorch's CPU
+            convolutions (oneDNN) run faster, e.g. about 1.5-2x for
+            EfficientNet-Lite0's depthwise convolutions on a 2-core CPU. The
+            values are those of the default format up to float rounding.
+            Defaults to False.
     """
 
     def __init__(self,
@@ -60,7 +66,8 @@ class FrozenBackboneClassifier(ImageClassifier):
                  init_cfg: Optional[dict] = None,
                  freeze_neck: bool = False,
                  cache_device: str = 'cpu',
-                 verify_atol: float = 1e-4):
+                 verify_atol: float = 1e-4,
+                 channels_last: bool = False):
         super().__init__(
             backbone=backbone, neck=neck, head=head, pretrained=pretrained,
             train_cfg=train_cfg, data_preprocessor=data_preprocessor,
@@ -70,12 +77,16 @@ class FrozenBackboneClassifier(ImageClassifier):
         self.freeze_neck = freeze_neck
         self.cache_device = torch.device(cache_device)
         self.verify_atol = verify_atol
+        self.channels_last = bool(channels_last)
         self._cache: Optional[Dict[Tuple, Tuple[torch.Tensor, ...]]] = None
         self.cache_key: Optional[str] = None
         self._verify_next = False
         self.cache_hits = 0
         self.cache_misses = 0
         self._freeze()
+        if self.channels_last:
+            for module in self.frozen_modules():
+                module.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------ freezing
     def frozen_modules(self) -> List[nn.Module]:
@@ -111,9 +122,14 @@ class FrozenBackboneClassifier(ImageClassifier):
         return digest.hexdigest()
 
     # ------------------------------------------------------------- forward
+    def _backbone(self, inputs: torch.Tensor):
+        if self.channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return self.backbone(inputs)
+
     def _frozen_forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor]:
         with torch.no_grad():
-            x = self.backbone(inputs)
+            x = self._backbone(inputs)
             if self.freeze_neck:
                 x = self.neck(x)
         return x if isinstance(x, tuple) else (x, )
@@ -131,8 +147,26 @@ class FrozenBackboneClassifier(ImageClassifier):
                              f'got {stage!r}')
         if stage == 'backbone':
             with torch.no_grad():
-                return self.backbone(inputs)
+                return self._backbone(inputs)
         return self._after_frozen(self._frozen_forward(inputs), stage)
+
+    def train_step(self, data, optim_wrapper):
+        """mmengine's train step; when every sample of the batch is cached
+        (and no check is due), the images are replaced by ``(B, c, 1, 1)``
+        zeros before the data preprocessor, so that it does not normalise
+        images whose features are read from the cache (it still prepares
+        the labels as usual). On a 2-core CPU that normalisation cost more
+        than the cached epoch's head."""
+        samples = data.get('data_samples') if isinstance(data, dict) \
+            else None
+        if self._cache is not None and not self._verify_next and samples \
+                and all(self._sample_key(s) in self._cache
+                        for s in samples):
+            mean = getattr(self.data_preprocessor, 'mean', None)
+            channels = 3 if mean is None else int(mean.shape[0])
+            data = dict(data, inputs=torch.zeros(
+                len(samples), channels, 1, 1, dtype=torch.uint8))
+        return super().train_step(data, optim_wrapper)
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
         if self._cache is None:
@@ -212,7 +246,8 @@ class FrozenBackboneClassifier(ImageClassifier):
             fresh = self._frozen_forward(inputs[missing])
             for j, i in enumerate(missing):
                 self._cache[keys[i]] = tuple(
-                    t[j].detach().to(self.cache_device, copy=True)
+                    t[j].detach().to(self.cache_device, copy=True,
+                                     memory_format=torch.contiguous_format)
                     for t in fresh)
         hits = [i for i in range(len(keys)) if i not in set(missing)]
         self.cache_misses += len(missing)
