@@ -176,28 +176,8 @@ class MultiLabelFolder(MultiLabelBaseDataset):
                 'list of {"img": ..., "labels": [...]} objects or an '
                 'OpenMMLab 2.0 object {"metainfo": {"classes": [...]}, '
                 '"data_list": [...]}')
-        entries = []
-        for i, item in enumerate(data):
-            entry = f'entry #{i}'
-            if not isinstance(item, dict):
-                raise AnnotationError(path, 'is not an object', entry)
-            extra = sorted(set(item) - set(self.JSON_KEYS))
-            if extra or 'img' not in item or 'labels' not in item:
-                raise AnnotationError(
-                    path, f'keys {sorted(item)}: needs "img" and "labels", '
-                    'may have "ignore", nothing else', entry)
-            img = item['img']
-            if not isinstance(img, str) or not img.strip():
-                raise AnnotationError(path, f'bad "img" {img!r}', entry)
-            lists = []
-            for key in ('labels', 'ignore'):
-                value = item.get(key, [])
-                if not isinstance(value, list):
-                    raise AnnotationError(
-                        path, f'"{key}" must be a list, got {value!r}', entry)
-                lists.append(value)
-            entries.append(_RawEntry(img.strip(), lists[0], lists[1], entry))
-        return entries
+        return self._json_entries(data, self.JSON_KEYS, 'entry #{}',
+                                  list_what='a list')
 
     def _parse_openmmlab(self, data: dict) -> List[_RawEntry]:
         """Entries of an OpenMMLab 2.0 file; its ``metainfo.classes`` (if
@@ -223,28 +203,44 @@ class MultiLabelFolder(MultiLabelBaseDataset):
         if not isinstance(items, list):
             raise AnnotationError(path, '"data_list" must be a list, got '
                                   f'{type(items).__name__}')
+        return self._json_entries(items, self.OPENMMLAB_KEYS,
+                                  'data_list[{}]',
+                                  list_what='a list of class indices',
+                                  single_label=True)
+
+    def _json_entries(self, items: list, keys: Sequence[str], where: str,
+                      list_what: str,
+                      single_label: bool = False) -> List[_RawEntry]:
+        """Entries of a JSON list whose objects hold ``keys`` = (image,
+        labels, ignore); the last is optional. ``where`` formats an
+        entry's index for the messages; ``single_label`` also accepts one
+        int as a label list."""
+        path = self.ann_file
+        img_key, label_key, ignore_key = keys
         entries = []
         for i, item in enumerate(items):
-            entry = f'data_list[{i}]'
+            entry = where.format(i)
             if not isinstance(item, dict):
                 raise AnnotationError(path, 'is not an object', entry)
-            extra = sorted(set(item) - set(self.OPENMMLAB_KEYS))
-            if extra or 'img_path' not in item or 'gt_label' not in item:
+            extra = sorted(set(item) - set(keys))
+            if extra or img_key not in item or label_key not in item:
                 raise AnnotationError(
-                    path, f'keys {sorted(item)}: needs "img_path" and '
-                    '"gt_label", may have "gt_ignore", nothing else', entry)
-            img = item['img_path']
+                    path, f'keys {sorted(item)}: needs "{img_key}" and '
+                    f'"{label_key}", may have "{ignore_key}", nothing else',
+                    entry)
+            img = item[img_key]
             if not isinstance(img, str) or not img.strip():
-                raise AnnotationError(path, f'bad "img_path" {img!r}', entry)
+                raise AnnotationError(path, f'bad "{img_key}" {img!r}', entry)
             lists = []
-            for key in ('gt_label', 'gt_ignore'):
+            for key in (label_key, ignore_key):
                 value = item.get(key, [])
-                if isinstance(value, int) and not isinstance(value, bool):
+                if single_label and isinstance(value, int) and not isinstance(
+                        value, bool):
                     value = [value]  # single-label style entry
                 if not isinstance(value, list):
                     raise AnnotationError(
-                        path, f'"{key}" must be a list of class indices, '
-                        f'got {value!r}', entry)
+                        path, f'"{key}" must be {list_what}, got {value!r}',
+                        entry)
                 lists.append(value)
             entries.append(_RawEntry(img.strip(), lists[0], lists[1], entry))
         return entries
