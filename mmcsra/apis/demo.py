@@ -40,11 +40,12 @@ from mmengine.config import Config
 
 from .demo_data import DEMO_CLASSES, LICENCES, compose_dataset, \
     default_cache_dir, find_tuxpaint
+from .model_zoo import model_zoo_root
 
 __all__ = ['run_demo', 'DEMO_SETTINGS', 'format_demo_table', 'CONFIGS']
 
-_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: the two configs the demo trains (relative to the repository)
+#: the two configs the demo trains (relative to the model-zoo root, found
+#: as the model zoo finds it: :func:`mmcsra.apis.model_zoo.model_zoo_root`)
 CONFIGS = dict(gap='configs/demo/efficientnet-lite0_gap_tuxpaint.py',
                csra='configs/demo/efficientnet-lite0_csra_tuxpaint.py')
 SPLITS = ('train', 'val', 'test')
@@ -143,7 +144,7 @@ def _infer(cfg_path: str, checkpoint: str, image: str, out_json: str,
     """``tools/infer.py`` and the Python inferencer on one image."""
     from .inferencer import MultiLabelInferencer
 
-    tool = osp.join(_ROOT, 'tools', 'infer.py')
+    tool = osp.join(model_zoo_root(), 'tools', 'infer.py')
     if not osp.isfile(tool):
         raise FileNotFoundError(f'{tool} not found: the demo runs from a '
                                 'clone of the repository')
@@ -233,7 +234,8 @@ def run_demo(work_dir: str,
     print(f'      {"reused" if data["reused"] else "composed"} in '
           f'{data["seconds"]:.1f} s')
 
-    cfgs = {k: _with_data(Config.fromfile(osp.join(_ROOT, v)),
+    root = model_zoo_root()
+    cfgs = {k: _with_data(Config.fromfile(osp.join(root, v)),
                           data['data_root'], data['ann_files'],
                           data['classes'])
             for k, v in CONFIGS.items()}
