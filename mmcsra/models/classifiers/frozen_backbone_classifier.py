@@ -249,7 +249,8 @@ class FrozenBackboneClassifier(ImageClassifier):
                     t[j].detach().to(self.cache_device, copy=True,
                                      memory_format=torch.contiguous_format)
                     for t in fresh)
-        hits = [i for i in range(len(keys)) if i not in set(missing)]
+        computed = set(missing)
+        hits = [i for i in range(len(keys)) if i not in computed]
         self.cache_misses += len(missing)
         self.cache_hits += len(hits)
         if self._verify_next and hits:
