@@ -1,6 +1,6 @@
 """Test-only hooks that inject faults into a training run.
 
-Used by tests/test_faults.py and tests/test_distributed.py through the
+Used by tests/test_engine/test_faults.py and tests/test_engine/test_distributed.py through the
 configs in tests/configs/, which import this module with
 ``custom_imports = dict(imports=['fault_injection'])``; the tests put
 ``tests/`` on ``PYTHONPATH``. Never used by mmcsra itself.

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO
 
 
 def _ruff():

@@ -1,5 +1,7 @@
 """Shared helpers of the test suite (no test collected here)."""
+import contextlib
 import copy
+import logging
 import os
 import os.path as osp
 import subprocess
@@ -8,6 +10,7 @@ from typing import List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
@@ -104,3 +107,24 @@ def train_few_iters(config: str, work_dir: str, max_iters: int = 3,
     runner.register_hook(recorder)
     runner.train()
     return recorder.losses
+
+
+@contextlib.contextmanager
+def captured_logs(levels: bool = False):
+    """The messages sent to mmengine's current logger inside the block:
+    ``[message]``, or ``[(levelno, message)]`` with ``levels=True``."""
+    logger = MMLogger.get_current_instance()
+    messages = []
+
+    class _Collect(logging.Handler):
+
+        def emit(self, record):
+            message = record.getMessage()
+            messages.append((record.levelno, message) if levels else message)
+
+    handler = _Collect(level=logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)

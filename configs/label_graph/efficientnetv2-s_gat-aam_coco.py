@@ -19,7 +19,7 @@
 # name, while COCOMultiLabel uses the category-id order: `class_indices[i]` is
 # the file row of dataset class i (mmcsra.utils.label_graph.
 # class_indices_by_name(file names, dataset names); checked in
-# tests/test_strategy_configs.py). With your own counts from
+# tests/test_configs/test_strategy_configs.py). With your own counts from
 # tools/build_label_graph.py (written in the dataset's order) drop
 # `class_indices`.
 _base_ = [

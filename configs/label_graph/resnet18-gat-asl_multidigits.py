@@ -12,7 +12,7 @@
 # of digits co-occurs often: with ML-GCN's threshold t = 0.4 the training
 # graph has no edge, and the normalised adjacency is the identity (count it
 # with `python tools/build_label_graph.py configs/csra/resnet18_multidigits.py
-# --out multidigits.npz`; tests/test_strategy_configs.py checks that this
+# --out multidigits.npz`; tests/test_configs/test_strategy_configs.py checks that this
 # graph is the identity). The config gives that adjacency ready, so the demo
 # reads no file. The 10 label embeddings (300-d) are learned, there being no
 # word vectors for the digit classes.

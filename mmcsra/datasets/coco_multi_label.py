@@ -93,7 +93,7 @@ class COCOMultiLabel(MultiLabelBaseDataset):
     fields above only (:mod:`mmcsra.datasets.typed_json`); the polygons and
     masks, most of the bytes, are skipped unread. The index is built here,
     with pycocotools' semantics (entries by id, an image's annotations in
-    file order, ``iscrowd`` missing = 0); ``tests/test_coco_typed_decoder.py``
+    file order, ``iscrowd`` missing = 0); ``tests/test_datasets/test_coco_typed_decoder.py``
     compares the labels with pycocotools' ``COCO()``. A file the typed
     decode refuses is checked entry by entry after ``json.load``, which
     raises the error documented below.

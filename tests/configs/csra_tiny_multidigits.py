@@ -1,5 +1,5 @@
-# Tiny CSRA demo for the fault-tolerance tests (tests/test_faults.py,
-# tests/test_distributed.py): configs/csra/resnet18_multidigits.py with a
+# Tiny CSRA demo for the fault-tolerance tests (tests/test_engine/test_faults.py,
+# tests/test_engine/test_distributed.py): configs/csra/resnet18_multidigits.py with a
 # ResNet-18 of 1/4 width (16 base channels), on 64 train / 32 test canvases
 # of 32 px, 1 CPU process x batch 16, 3 epochs, validation and a checkpoint
 # every epoch, deterministic.

@@ -3,7 +3,6 @@
 classes; MultiLabelScoreDump writes what the metrics saw."""
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -15,10 +14,9 @@ from mmpretrain.structures import DataSample
 import mmcsra  # noqa: F401  (registers the datasets and metrics)
 from mmcsra.datasets import AnnotationError
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from fixtures.multi_label_data import write_image  # noqa: E402
+from fixtures.multi_label_data import write_image
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO
 CLASSES = ['cat', 'dog', 'person']
 
 

@@ -30,7 +30,7 @@ from mmcsra.evaluation.metrics import MultiLabelMAP, MultiLabelPRF
 from mmcsra.evaluation.threshold_file import load_thresholds, \
     save_thresholds
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO
 
 
 # ------------------------------------------------------------------ helpers

@@ -4,6 +4,7 @@ A tiny EfficientNetLite (random weights, non-trivial BN statistics) on eight
 32-px PNGs in an ImageNet-style folder (mmpretrain ``CustomDataset``).
 """
 import copy
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from mmcsra.engine.hooks.feature_cache_hook import (feature_cache_key,
                                                     random_transforms)
 from mmcsra.models.classifiers import (FrozenBackboneClassifier,
                                        StaleFeatureCacheError)
+
+from utils import TOOLS
 
 N_IMAGES, BATCH, EPOCHS = 8, 4, 3
 DET_PIPELINE = [
@@ -378,9 +381,7 @@ def test_ddp_each_rank_caches_its_own_samples(tmp_path, image_folder,
 def test_bench_feature_cache_quick():
     """The benchmark's --quick output is complete (numbers, not timings)."""
     import importlib.util
-    import os.path as osp
-    path = osp.join(osp.dirname(__file__), '..', 'tools', 'benchmark',
-                    'bench_feature_cache.py')
+    path = osp.join(TOOLS, 'benchmark', 'bench_feature_cache.py')
     spec = importlib.util.spec_from_file_location('bench_feature_cache',
                                                   path)
     bench = importlib.util.module_from_spec(spec)

@@ -14,18 +14,15 @@ through). Covered:
   the head re-initialised (exactly as a run without the checkpoint) and
   every other weight loaded.
 """
-import contextlib
 import glob
 import importlib.util
 import logging
 import math
 import os.path as osp
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import loops
 from mmpretrain.registry import MODELS
@@ -35,10 +32,9 @@ from mmcsra.engine import (CheckpointShapeError, ConfigError,
                            check_checkpoint_shapes, safe_torch_load)
 from mmcsra.engine.config_checks import (check_feature_channels,
                                          check_num_classes)
-from utils import CONFIGS, TOOLS, train_few_iters
+from utils import CONFIGS, TOOLS, captured_logs, train_few_iters
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from fixtures.multi_label_data import write_image  # noqa: E402
+from fixtures.multi_label_data import write_image
 
 DEMO = osp.join(CONFIGS, 'csra', 'resnet18_multidigits.py')
 GRAPH_DEMO = osp.join(CONFIGS, 'label_graph',
@@ -288,25 +284,6 @@ def test_dry_forward_changes_nothing():
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-@contextlib.contextmanager
-def captured_logs():
-    """Messages sent to mmengine's current logger inside the block."""
-    logger = MMLogger.get_current_instance()
-    messages = []
-
-    class _Collect(logging.Handler):
-
-        def emit(self, record):
-            messages.append((record.levelno, record.getMessage()))
-
-    handler = _Collect(level=logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_dry_forward_failure_skips_with_a_warning():
     # a 1-channel backbone behind a 3-channel preprocessor fails at every
     # size: the check says so instead of guessing
@@ -315,7 +292,7 @@ def test_dry_forward_failure_skips_with_a_warning():
     cfg.model.backbone.in_channels = 1
     cfg.model.data_preprocessor = cfg.data_preprocessor
     model = MODELS.build(cfg.model)
-    with captured_logs() as logs:
+    with captured_logs(levels=True) as logs:
         assert check_feature_channels(model) is False
     warnings = [m for level, m in logs if level == logging.WARNING]
     assert len(warnings) == 1

@@ -20,8 +20,10 @@ from mmcsra.utils.label_graph import (binarize_adjacency, build_label_graph,
                                       load_label_embeddings,
                                       normalize_adjacency, reweight_adjacency)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'label_graph'
+from utils import REPO
+
+REPO = Path(REPO)
+SHARED = REPO.parent / 'shared' / 'label_graph'
 needs_shared = pytest.mark.skipif(
     not (SHARED / 'voc_cooccurrence.npz').is_file(),
     reason=f'the ML-GCN label-graph data is not at {SHARED} (shared/ is '

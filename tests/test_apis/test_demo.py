@@ -22,7 +22,7 @@ from mmcsra.apis.demo_data import (collect_instances, compose_split,
                                    looks_drawn, split_instances,
                                    write_annotations)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO
 
 
 # ------------------------------------------------------------- fake data

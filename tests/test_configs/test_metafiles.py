@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO
 
 
 def _imported_metafiles():

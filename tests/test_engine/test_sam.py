@@ -1,5 +1,6 @@
 """SAMOptimWrapper against SAM / ASAM steps computed by hand."""
 import copy
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from mmpretrain.structures import DataSample
 import mmcsra  # noqa: F401  (registers the components)
 from mmcsra.engine.optimizers import SAMOptimWrapper
 from mmcsra.models.heads import CosineClsHead
+
+from utils import REPO, TOOLS
 
 W0 = np.array([0.5, -1.0])
 X = np.array([[1.0, 2.0], [-1.0, 0.5], [0.3, -2.0], [2.0, 1.0]])
@@ -523,13 +526,11 @@ def test_amp_runner_trains_image_classifier(tmp_path):
 # ------------------------------------------------- tools/train.py --amp
 def _train_tool():
     import importlib.util
-    import os.path as osp
-    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
     spec = importlib.util.spec_from_file_location(
-        'mmcsra_tools_train_amp', osp.join(repo, 'tools', 'train.py'))
+        'mmcsra_tools_train_amp', osp.join(TOOLS, 'train.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module, repo
+    return module, REPO
 
 
 @pytest.mark.parametrize('config,expected', [

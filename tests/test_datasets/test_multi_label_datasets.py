@@ -5,28 +5,23 @@ instances JSON, WIDER Attribute JSON, NUS-WIDE text files) with real image
 files; every expected label list below is derived by hand from the fixture
 written next to it.
 """
-import contextlib
 import copy
 import json
-import logging
 import os
 import os.path as osp
 import re
-import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 
 import mmcsra  # noqa: F401  (registers the datasets and transforms)
 from mmcsra.datasets import AnnotationError, ImageLoadError
 from mmcsra.structures import stack_multi_label_targets
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from fixtures.multi_label_data import (COCO_CATEGORIES_80,  # noqa: E402
+from fixtures.multi_label_data import (COCO_CATEGORIES_80,
                                        NUS_CONCEPTS, VOC_CLASSES,
                                        WIDER_ATTRIBUTE_MAP, build_coco,
                                        build_nuswide, build_voc, build_wider,
@@ -34,7 +29,7 @@ from fixtures.multi_label_data import (COCO_CATEGORIES_80,  # noqa: E402
                                        read_lines, voc_xml, wider_json,
                                        write_image, write_text)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from utils import REPO, captured_logs
 LOAD_AND_PACK = [
     dict(type='LoadImageFromFileChecked'),
     dict(type='PackInputs', algorithm_keys=['gt_ignore']),
@@ -58,25 +53,6 @@ def labels_of(dataset):
     return [(info['gt_label'], info['gt_ignore'])
             for info in (dataset.get_data_info(i)
                          for i in range(len(dataset)))]
-
-
-@contextlib.contextmanager
-def captured_logs():
-    """Messages sent to mmengine's current logger inside the block."""
-    logger = MMLogger.get_current_instance()
-    messages = []
-
-    class _Collect(logging.Handler):
-
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    handler = _Collect(level=logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
 
 
 def voc(name):

