@@ -1,13 +1,15 @@
 """Turn a training checkpoint into a release file.
 
     python tools/publish_model.py IN.pth OUT.pth [--ema | --no-ema] \
-        [--dataset-type NAME]
+        [--dataset-type NAME] [--config CONFIG]
 
 Keeps ``state_dict`` and ``meta`` (with ``dataset_meta``: the class names),
 drops the optimizer, parameter schedulers and message hub, and writes
 ``OUT_{YYYYMMDD}-{sha256[:8]}.pth`` (OpenMMLab's naming; the hash is that of
 the written file). The result loads with plain
-``torch.load(path, weights_only=True)``.
+``torch.load(path, weights_only=True)``. With ``--config`` the written file
+is also loaded into that config's model (``mmcsra.apis.init_model``: strict
+keys, shapes, class order); a file that does not fit is removed.
 
 Checkpoints of a run with an ``EMAHook`` need ``--ema`` (publish the
 averaged weights) or ``--no-ema`` (the raw training weights); mmengine's
@@ -41,6 +43,10 @@ def parse_args(argv=None):
         '--dataset-type',
         help='registered dataset whose METAINFO gives the class names when '
         'the checkpoint has no meta["dataset_meta"]')
+    parser.add_argument(
+        '--config',
+        help='check that the release file loads into this config\'s model '
+        '(keys, shapes, class names and order)')
     return parser.parse_args(argv)
 
 
@@ -50,7 +56,8 @@ def main(argv=None) -> str:
         args.in_file,
         args.out_file,
         ema=args.ema,
-        dataset_type=args.dataset_type)
+        dataset_type=args.dataset_type,
+        config=args.config)
     print(f'published {final_file}')
     return final_file
 

@@ -279,8 +279,8 @@ def run_demo(work_dir: str,
     stem = osp.splitext(osp.basename(CONFIGS['csra']))[0]
     pub_cfg = osp.join(pub_dir, stem + '.py')
     cfgs['csra'].dump(pub_cfg)
-    published = publish_checkpoint(csra_ckpt, osp.join(pub_dir,
-                                                       stem + '.pth'))
+    published = publish_checkpoint(csra_ckpt, osp.join(pub_dir, stem + '.pth'),
+                                   config=pub_cfg)
     with open(data['ann_files']['test']) as f:
         first = json.load(f)['data_list'][0]
     inference = _infer(pub_cfg, published,

@@ -1,9 +1,9 @@
 """One way to build a model from a config and load a checkpoint into it.
 
 :func:`init_model` (``tools/infer.py``, :class:`MultiLabelInferencer`,
-:func:`mmcsra.apis.get_model`; ``tools/test.py`` evaluates through the
-Runner, whose :class:`~mmcsra.engine.hooks.ConfigCheckHook` runs the same
-checks) builds the model of ``config`` and, given a checkpoint:
+:func:`mmcsra.apis.get_model`, :func:`mmcsra.apis.retrofit_csra`;
+``tools/test.py`` evaluates through the Runner, whose
+:class:`~mmcsra.engine.hooks.ConfigCheckHook` runs the same checks) builds the model of ``config`` and, given a checkpoint:
 
 1. reads it with mmengine's ``CheckpointLoader``, which mmcsra routes
    through its safe loader (``weights_only=True`` and an allow-list, see

@@ -543,7 +543,8 @@ def publish_checkpoint(in_file: str,
                        out_file: str,
                        ema: Optional[bool] = None,
                        dataset_type: Optional[str] = None,
-                       date: Optional[str] = None) -> str:
+                       date: Optional[str] = None,
+                       config=None) -> str:
     """Write a release file of a training checkpoint.
 
     Keeps ``state_dict`` and ``meta`` (with ``dataset_meta``), drops the
@@ -575,6 +576,12 @@ def publish_checkpoint(in_file: str,
             has none (e.g. a converted official checkpoint).
         date (str, optional): ``YYYYMMDD`` of the file name. Defaults to
             today.
+        config (str | Config, optional): the model's config. When given,
+            the written file is loaded into that model by
+            :func:`~mmcsra.apis.init_model.init_model` (strict keys,
+            shapes, class names and order against the config's test
+            dataset); if that fails the written file is removed and the
+            error raised (``in_file`` is never touched).
 
     Returns:
         str: the path of the written file.
@@ -644,6 +651,13 @@ def publish_checkpoint(in_file: str,
     final_file = f'{stem}_{date}-{sha[:8]}.pth'
     with open(final_file, 'wb') as f:
         f.write(data)
-    # the promise of this function: loadable without any allow-list
-    torch.load(final_file, map_location='cpu', weights_only=True)
+    try:
+        # the promise of this function: loadable without any allow-list
+        torch.load(final_file, map_location='cpu', weights_only=True)
+        if config is not None:
+            from .init_model import init_model
+            init_model(config, final_file)
+    except BaseException:
+        os.remove(final_file)
+        raise
     return final_file

@@ -44,6 +44,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmpretrain.registry import METRICS, MODELS
 
+from mmcsra.apis.init_model import init_model
 from mmcsra.engine.checkpoint_checks import check_class_order
 from mmcsra.models.heads.csra_retrofit_head import avg_and_max_logits
 
@@ -268,29 +269,12 @@ def _build_evaluator(evaluator_cfg, dataset) -> Evaluator:
     return evaluator
 
 
-def _load_model(cfg: Config, checkpoint: str, device: str):
-    """The model with its weights (strict, mmcsra's safe loader) and the
-    ``meta['dataset_meta']`` the checkpoint carries (``{}`` if none)."""
-    from mmengine.runner import load_checkpoint
-
-    model_cfg = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner does
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu',
-                           strict=True)
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    dataset_meta = dict((meta or {}).get('dataset_meta') or {})
-    model.to(device)
-    model.eval()  # some modules' train() return None: do not chain
-    return model, dataset_meta
-
-
 def _check_classes(dataset_meta: dict, dataset, split: str,
                    checkpoint: str) -> None:
-    """The checkpoint's class names (``meta['dataset_meta']``), when it has
-    them, must be the dataset's, in the same order (a checkpoint without
-    them, e.g. MMPretrain's model zoo, is warned about)."""
+    """The model's class names (the checkpoint's ``meta['dataset_meta']``,
+    else the config's test dataset's, see :func:`init_model`), when known,
+    must be the split's, in the same order (unknown ones are warned
+    about)."""
     check_class_order(dataset.metainfo.get('classes'),
                       dataset_meta.get('classes'),
                       f'the {split!r} dataset', f'checkpoint {checkpoint!r}')
@@ -381,7 +365,10 @@ def retrofit_csra(config,
 
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope') or 'mmpretrain'):
-        model, dataset_meta = _load_model(cfg, checkpoint, device)
+        # the one loading path: strict, safe loader, shapes / keys /
+        # class order against the config's test dataset
+        model = init_model(cfg, checkpoint, device)
+        dataset_meta = model.dataset_meta
         _linear(model)  # a clear error before any data pass
 
         def run(loader_cfg, eval_cfg, split):

@@ -166,6 +166,37 @@ def test_publish_no_ema_gives_raw_weights(trained, tmp_path):
     _assert_weights(published['state_dict'], trained['raw'])
 
 
+def test_publish_with_config_checks_the_release_file(trained, tmp_path):
+    """--config loads the written file through init_model: a fitting config
+    gives the model with the published weights; a config with other class
+    order or another head size raises and leaves no file behind."""
+    from mmcsra.engine.checkpoint_checks import (CheckpointShapeError,
+                                                 ClassOrderError)
+    from mmcsra.apis import init_model
+    tool = runpy.run_path(osp.join(TOOLS, 'publish_model.py'))
+    final = tool['main']([trained['ckpt'], str(tmp_path / 'ok.pth'),
+                          '--no-ema', '--config', DEMO_CFG])
+    model = init_model(DEMO_CFG, final)
+    _assert_weights(model.state_dict(), trained['raw'])
+
+    swapped = Config.fromfile(DEMO_CFG)
+    classes = list(DIGIT_CLASSES)
+    classes[0], classes[1] = classes[1], classes[0]
+    swapped.test_dataloader.dataset.metainfo = dict(classes=classes)
+    with pytest.raises(ClassOrderError, match='position 0'):
+        publish_checkpoint(trained['ckpt'], str(tmp_path / 'swapped.pth'),
+                           ema=False, config=swapped)
+    assert glob.glob(str(tmp_path / 'swapped*')) == []
+
+    wider = Config.fromfile(DEMO_CFG)
+    wider.model.head.num_classes = len(DIGIT_CLASSES) + 1
+    with pytest.raises(CheckpointShapeError):
+        publish_checkpoint(trained['ckpt'], str(tmp_path / 'wider.pth'),
+                           ema=False, config=wider)
+    assert glob.glob(str(tmp_path / 'wider*')) == []
+    assert osp.isfile(trained['ckpt'])  # the input is never touched
+
+
 def test_publish_requires_an_explicit_choice(trained, tmp_path):
     with pytest.raises(ValueError, match='--ema .* or --no-ema'):
         publish_checkpoint(trained['ckpt'], str(tmp_path / 'x.pth'))
