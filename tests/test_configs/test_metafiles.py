@@ -1,5 +1,6 @@
 """Every metafile entry's ``Name`` is its config's file stem, and the config
 exists (issue 15, "Naming"); every metafile is imported by model-index.yml."""
+import os
 import os.path as osp
 import re
 
@@ -21,12 +22,28 @@ def _entries():
                 yield metafile, entry
 
 
-def test_every_method_folder_has_an_imported_metafile():
-    folders = sorted(
-        d for d in __import__('os').listdir(osp.join(REPO, 'configs'))
+def _method_folders():
+    return sorted(
+        d for d in os.listdir(osp.join(REPO, 'configs'))
         if d != '_base_' and osp.isdir(osp.join(REPO, 'configs', d)))
+
+
+def test_every_method_folder_has_an_imported_metafile():
     assert sorted(_imported_metafiles()) == [
-        f'configs/{d}/metafile.yml' for d in folders]
+        f'configs/{d}/metafile.yml' for d in _method_folders()]
+
+
+@pytest.mark.parametrize('folder', _method_folders())
+def test_every_method_folder_has_a_readme_with_paper_vs_ours(folder):
+    """Issue 15: each ``configs/<method>/README.md`` names its paper (an
+    arXiv or DOI link) and has a "Paper vs ours" section."""
+    path = osp.join(REPO, 'configs', folder, 'README.md')
+    assert osp.isfile(path), f'configs/{folder}/ has no README.md'
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    assert re.search(r'^## Paper vs ours', text, re.M), path
+    assert re.search(r'arxiv\.org/abs/|doi\.org/|openaccess\.thecvf', text),\
+        f'{path} links no paper'
 
 
 @pytest.mark.parametrize('metafile,entry', list(_entries()),
