@@ -41,7 +41,7 @@ measured under equal conditions.
 import argparse
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -79,6 +79,20 @@ def _time(fn: Callable, times: List[float]):
     out = fn()
     times.append(time.perf_counter() - start)
     return out
+
+
+def _time_methods(methods: Dict[str, Callable], repeats: int
+                  ) -> Tuple[Dict[str, List[float]], Dict[str, object]]:
+    """One warm-up call of each method (imports, allocator, caches), then
+    ``repeats`` interleaved timed rounds; returns (times, last outputs)."""
+    times = {name: [] for name in methods}
+    outputs = {}
+    for fn in methods.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            outputs[name] = _time(fn, times[name])
+    return times, outputs
 
 
 def _sklearn_ap(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -166,13 +180,7 @@ def benchmark_map(scores: torch.Tensor, target: torch.Tensor,
     if torchmetrics_ap is not None:
         methods['torchmetrics multilabel_average_precision'] = \
             lambda: torchmetrics_ap(scores, target)
-    times = {name: [] for name in methods}
-    outputs = {}
-    for fn in methods.values():  # warm-up: imports, allocator, caches
-        fn()
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            outputs[name] = _time(fn, times[name])
+    times, outputs = _time_methods(methods, repeats)
     reference = outputs['sklearn (loop over classes)']
     rows = []
     for name in methods:
@@ -290,13 +298,7 @@ def benchmark_prf(scores: torch.Tensor, target: torch.Tensor,
     if torchmetrics_prf is not None:
         methods['torchmetrics multilabel_precision/recall/f1'] = \
             lambda: torchmetrics_prf(scores, target)
-    times = {name: [] for name in methods}
-    outputs = {}
-    for fn in methods.values():  # warm-up: imports, allocator, caches
-        fn()
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            outputs[name] = _time(fn, times[name])
+    times, outputs = _time_methods(methods, repeats)
     skipped = [] if torchmetrics_prf is not None else [
         dict(method='torchmetrics', skipped='not installed')]
     return [
