@@ -6,13 +6,13 @@ and test) and a frozen ImageNet EfficientNet-Lite0, :func:`run_demo` trains
 and evaluates, with the same split, recipe and seed:
 
 * **gap**: global average pooling + a linear classifier
-  (``configs/demo/efficientnet-lite0_gap_tuxpaint.py``);
+  (``configs/demo/efficientnet-lite0-gap_tuxpaint.py``);
 * **retrofit**: that trained GAP model with CSRA's training-free retrofit
   ``y_avg + λ·max_j(W x_j + b)`` (Zhu & Wu, "Residual Attention", ICCV 2021,
   Sec. 3.1 / Table 1), λ chosen on the **val** split, reported on **test**
   (:func:`mmcsra.apis.retrofit_csra`);
 * **csra**: a trained CSRA head
-  (``configs/demo/efficientnet-lite0_csra_tuxpaint.py``, Eq. 5 of the
+  (``configs/demo/efficientnet-lite0-csra_tuxpaint.py``, Eq. 5 of the
   paper: ``y_i = mean_j s_ij + λ Σ_j softmax_j(T s_ij) s_ij``).
 
 Both heads are trained by mmengine's Runner (mmcsra's ``SafeRunner``) from
@@ -46,8 +46,8 @@ __all__ = ['run_demo', 'DEMO_SETTINGS', 'format_demo_table', 'CONFIGS']
 
 #: the two configs the demo trains (relative to the model-zoo root, found
 #: as the model zoo finds it: :func:`mmcsra.apis.model_zoo.model_zoo_root`)
-CONFIGS = dict(gap='configs/demo/efficientnet-lite0_gap_tuxpaint.py',
-               csra='configs/demo/efficientnet-lite0_csra_tuxpaint.py')
+CONFIGS = dict(gap='configs/demo/efficientnet-lite0-gap_tuxpaint.py',
+               csra='configs/demo/efficientnet-lite0-csra_tuxpaint.py')
 SPLITS = ('train', 'val', 'test')
 #: images per split and epochs: the full demo and the CI-sized one
 DEMO_SETTINGS = dict(

@@ -65,3 +65,37 @@ def test_names_follow_the_scheme_characters():
     for _, entry in _entries():
         assert re.fullmatch(r'[a-z0-9.\-]+(_[a-z0-9.\-]+)+', entry['Name']), \
             entry['Name']
+
+
+#: the scheme of configs/README.md: {backbone}[-{variant}]_{dataset}
+SCHEME = re.compile(r'[a-z0-9.]+(-[a-z0-9.]+)*_'
+                    r'(voc|voc12|coco|wider|nuswide|cifar10|multidigits|'
+                    r'tuxpaint)')
+#: the older families configs/README.md lists, spelled
+#: {backbone}_{variant}_{dataset}
+LEGACY_FAMILIES = re.compile(
+    r'(resnet18|resnet50|resnext50)_cat_(multidigits|voc|coco)'
+    r'|efficientnetv2-s_(aam|mld-asl|mld-aam|mld-aam-paper|gat-aam|'
+    r'gat-aam-paper)_(voc|coco|nuswide)'
+    r'|attention(56|92)_csra_(multidigits|voc)')
+
+
+def _config_stems():
+    for folder in _method_folders():
+        for name in sorted(os.listdir(osp.join(REPO, 'configs', folder))):
+            if name.endswith('.py'):
+                yield f'{folder}/{name[:-3]}'
+
+
+@pytest.mark.parametrize('path', list(_config_stems()))
+def test_config_names_follow_the_scheme(path):
+    stem = path.split('/')[1]
+    assert SCHEME.fullmatch(stem) or LEGACY_FAMILIES.fullmatch(stem), (
+        f'configs/{path}.py does not follow configs/README.md\'s naming '
+        'scheme {backbone}[-{variant}]_{dataset}')
+
+
+def test_the_scheme_check_can_fail():
+    for bad in ('csra_resnet101_voc', 'resnet101_voc_448', 'ResNet_voc',
+                'resnet101_imagenet', 'efficientnetv2-s_mld-aam_wider'):
+        assert not (SCHEME.fullmatch(bad) or LEGACY_FAMILIES.fullmatch(bad))
