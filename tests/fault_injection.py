@@ -34,7 +34,10 @@ class FaultPauseHook(Hook):
         self.marker = marker
         self.seconds = seconds
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.iteration:
             with open(self.marker, 'w') as f:
@@ -103,8 +106,12 @@ class FaultPoisonWeightHook(Hook):
 
     priority = 'HIGHEST'
 
-    def __init__(self, iteration: int, param: str, value: float,
-                 when: str = 'before', rank=None):
+    def __init__(self,
+                 iteration: int,
+                 param: str,
+                 value: float,
+                 when: str = 'before',
+                 rank=None):
         assert when in ('before', 'after'), when
         self.iteration = iteration
         self.param = param
@@ -113,8 +120,8 @@ class FaultPoisonWeightHook(Hook):
         self.rank = rank
 
     def _poison(self, runner):
-        if runner.iter + 1 != self.iteration or (
-                self.rank is not None and runner.rank != self.rank):
+        if runner.iter + 1 != self.iteration or (self.rank is not None
+                                                 and runner.rank != self.rank):
             return
         model = runner.model
         if is_model_wrapper(model):
@@ -126,7 +133,10 @@ class FaultPoisonWeightHook(Hook):
         if self.when == 'before':
             self._poison(runner)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if self.when == 'after':
             self._poison(runner)

@@ -17,7 +17,8 @@ CONFIGS = osp.join(REPO, 'configs')
 TOOLS = osp.join(REPO, 'tools')
 
 
-def run_tool(args: Sequence[str], timeout: float = 900,
+def run_tool(args: Sequence[str],
+             timeout: float = 900,
              env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """Run ``python tools/<args>`` (or a shell script) from the repo root.
 
@@ -33,8 +34,13 @@ def run_tool(args: Sequence[str], timeout: float = 900,
     full_env.setdefault('OMP_NUM_THREADS', '1')
     if env:
         full_env.update(env)
-    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(
             f'{" ".join(cmd)} exited {proc.returncode}\n--- stdout\n'
@@ -50,13 +56,19 @@ class LossRecorder(Hook):
     def __init__(self):
         self.losses: List[float] = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.losses.append(float(outputs['loss']))
 
 
-def tiny_cfg(config: str, work_dir: str, max_iters: int = 3,
-             num_samples: int = 32, batch_size: int = 8,
+def tiny_cfg(config: str,
+             work_dir: str,
+             max_iters: int = 3,
+             num_samples: int = 32,
+             batch_size: int = 8,
              cfg_options: Optional[dict] = None) -> Config:
     """A config that trains ``max_iters`` iterations without validation.
 
@@ -71,8 +83,8 @@ def tiny_cfg(config: str, work_dir: str, max_iters: int = 3,
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        by_epoch=False, interval=10**9)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', by_epoch=False, interval=10**9)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**9)
     cfg.custom_hooks = [
         h for h in cfg.get('custom_hooks', [])
@@ -88,7 +100,9 @@ def tiny_cfg(config: str, work_dir: str, max_iters: int = 3,
     return cfg
 
 
-def train_few_iters(config: str, work_dir: str, max_iters: int = 3,
+def train_few_iters(config: str,
+                    work_dir: str,
+                    max_iters: int = 3,
                     **kwargs) -> List[float]:
     """Train a config for a few iterations; return the loss of each one.
 

@@ -27,37 +27,58 @@ from ablation import run_ablation  # tools/ablation/, beside this script
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--grid', nargs='+', required=True,
-                        help='axes key=v1,v2,... (mode, heads, lam or a '
-                        'dotted config key)')
+    parser.add_argument(
+        '--grid',
+        nargs='+',
+        required=True,
+        help='axes key=v1,v2,... (mode, heads, lam or a '
+        'dotted config key)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
-    parser.add_argument('--work-dir',
-                        help='default: work_dirs/ablate_<config name>')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'],
-                        default='none')
-    parser.add_argument('--nproc', type=int, default=1,
-                        help='processes per run with --launcher pytorch')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='runs at the same time (--launcher none)')
-    parser.add_argument('--metric',
-                        help='metric of the plot (default: mAP)')
-    parser.add_argument('--table-metrics', nargs='+',
-                        help='metrics of results.md (default: mAP and the '
-                        'P/R/F1 summaries)')
-    parser.add_argument('--delete-checkpoints', action='store_true',
-                        help="delete a run's checkpoints once it is done")
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value options of every run (passed to '
-                        'train.py as given)')
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/ablate_<config name>')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=1,
+        help='processes per run with --launcher pytorch')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='runs at the same time (--launcher none)')
+    parser.add_argument('--metric', help='metric of the plot (default: mAP)')
+    parser.add_argument(
+        '--table-metrics',
+        nargs='+',
+        help='metrics of results.md (default: mAP and the '
+        'P/R/F1 summaries)')
+    parser.add_argument(
+        '--delete-checkpoints',
+        action='store_true',
+        help="delete a run's checkpoints once it is done")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value options of every run (passed to '
+        'train.py as given)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     result = run_ablation(
-        args.config, args.grid, seeds=args.seeds, work_dir=args.work_dir,
-        launcher=args.launcher, nproc=args.nproc,
-        cfg_options=args.cfg_options, jobs=args.jobs, metric=args.metric,
+        args.config,
+        args.grid,
+        seeds=args.seeds,
+        work_dir=args.work_dir,
+        launcher=args.launcher,
+        nproc=args.nproc,
+        cfg_options=args.cfg_options,
+        jobs=args.jobs,
+        metric=args.metric,
         table_metrics=args.table_metrics,
         keep_checkpoints=not args.delete_checkpoints,
         tools_dir=osp.dirname(osp.abspath(__file__)))

@@ -41,27 +41,33 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(
         description='Count label co-occurrences of a dataset split')
     parser.add_argument('config', help='an mmcsra/MMPretrain config file')
-    parser.add_argument('--out',
-                        required=True,
-                        help='output file, must end with .npz')
+    parser.add_argument(
+        '--out', required=True, help='output file, must end with .npz')
     parser.add_argument(
         '--split',
         default='train',
         choices=['train', 'val', 'test'],
         help='which <split>_dataloader.dataset to count (default: train)')
-    parser.add_argument('--adjacency-out',
-                        help='also write the normalised adjacency (.npy)')
-    parser.add_argument('--t', type=float, default=0.4,
-                        help='binarisation threshold of P(j|i) (0.4)')
-    parser.add_argument('--p', type=float, default=0.25,
-                        help='neighbour re-weighting (0.25)')
-    parser.add_argument('--convention', default='paper', choices=CONVENTIONS,
-                        help='ML-GCN Eq. 8 (paper) or gen_A (official)')
-    parser.add_argument('--cfg-options',
-                        nargs='+',
-                        action=DictAction,
-                        help='override config entries, e.g. '
-                        'train_dataloader.dataset.data_root=data/VOC2007')
+    parser.add_argument(
+        '--adjacency-out', help='also write the normalised adjacency (.npy)')
+    parser.add_argument(
+        '--t',
+        type=float,
+        default=0.4,
+        help='binarisation threshold of P(j|i) (0.4)')
+    parser.add_argument(
+        '--p', type=float, default=0.25, help='neighbour re-weighting (0.25)')
+    parser.add_argument(
+        '--convention',
+        default='paper',
+        choices=CONVENTIONS,
+        help='ML-GCN Eq. 8 (paper) or gen_A (official)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. '
+        'train_dataloader.dataset.data_root=data/VOC2007')
     return parser.parse_args(argv)
 
 
@@ -84,7 +90,8 @@ def dataset_label_lists(dataset) -> List[List[int]]:
     if hasattr(dataset, 'get_cat_ids'):
         return [list(dataset.get_cat_ids(i)) for i in range(len(dataset))]
     return [
-        list(dataset.get_data_info(i)['gt_label']) for i in range(len(dataset))
+        list(dataset.get_data_info(i)['gt_label'])
+        for i in range(len(dataset))
     ]
 
 
@@ -109,11 +116,12 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     os.makedirs(out_dir, exist_ok=True)
     np.savez(args.out, adj=adj, nums=nums, classes=np.asarray(classes))
     if args.adjacency_out:
-        os.makedirs(osp.dirname(osp.abspath(args.adjacency_out)),
-                    exist_ok=True)
-        np.save(args.adjacency_out,
-                build_label_graph(adj, nums, t=args.t, p=args.p,
-                                  convention=args.convention))
+        os.makedirs(
+            osp.dirname(osp.abspath(args.adjacency_out)), exist_ok=True)
+        np.save(
+            args.adjacency_out,
+            build_label_graph(
+                adj, nums, t=args.t, p=args.p, convention=args.convention))
     edges = int(
         binarize_adjacency(conditional_probability(adj, nums), args.t).sum())
     print(f'{len(dataset)} images, {len(classes)} classes, '

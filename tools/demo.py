@@ -34,20 +34,30 @@ import time
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo',
-                        help='output folder (default: work_dirs/demo)')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/demo',
+        help='output folder (default: work_dirs/demo)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--small', action='store_true',
-                        help='CI-sized run: fewer images and epochs')
-    parser.add_argument('--figure', help='PNG of the attention maps '
-                        '(default: WORK_DIR/demo_attention.png)')
-    parser.add_argument('--data-dir', help='where the composed images go '
-                        '(default: in the cache, reused)')
-    parser.add_argument('--tuxpaint-dir', help='an unpacked Tux Paint '
-                        'share folder (default: installed, cached or '
-                        'fetched with apt-get download)')
-    parser.add_argument('--verbose', action='store_true',
-                        help="mmengine's INFO logs")
+    parser.add_argument(
+        '--small',
+        action='store_true',
+        help='CI-sized run: fewer images and epochs')
+    parser.add_argument(
+        '--figure',
+        help='PNG of the attention maps '
+        '(default: WORK_DIR/demo_attention.png)')
+    parser.add_argument(
+        '--data-dir',
+        help='where the composed images go '
+        '(default: in the cache, reused)')
+    parser.add_argument(
+        '--tuxpaint-dir',
+        help='an unpacked Tux Paint '
+        'share folder (default: installed, cached or '
+        'fetched with apt-get download)')
+    parser.add_argument(
+        '--verbose', action='store_true', help="mmengine's INFO logs")
     return parser.parse_args(argv)
 
 
@@ -62,9 +72,14 @@ def main(argv=None):
         import torch
         if not torch.cuda.is_available():
             sys.exit('--device cuda: no CUDA device is available')
-    results = run_demo(args.work_dir, device=args.device, small=args.small,
-                       figure=args.figure, data_dir=args.data_dir,
-                       tuxpaint_dir=args.tuxpaint_dir, verbose=args.verbose)
+    results = run_demo(
+        args.work_dir,
+        device=args.device,
+        small=args.small,
+        figure=args.figure,
+        data_dir=args.data_dir,
+        tuxpaint_dir=args.tuxpaint_dir,
+        verbose=args.verbose)
     print()
     print(format_demo_table(results))
     meta = results['meta']

@@ -30,7 +30,8 @@ def parse_args(argv=None):
     rule.add_argument('--thr', type=float, help='one score threshold')
     rule.add_argument('--topk', type=int, help='predict the k best classes')
     rule.add_argument(
-        '--thr-file', help='per-class thresholds (.json of '
+        '--thr-file',
+        help='per-class thresholds (.json of '
         'tools/calibrate_thresholds.py)')
     parser.add_argument('--out', help='write the results to this .json')
     parser.add_argument('--device', default='cpu')
@@ -64,8 +65,7 @@ def main(argv=None):
         print(f"{result['img_path']}: {found or '-'}")
     if args.out is not None:
         inferencer.dump(
-            results, args.out, config=args.config,
-            checkpoint=args.checkpoint)
+            results, args.out, config=args.config, checkpoint=args.checkpoint)
         print(f'results written to {args.out}')
     return results
 

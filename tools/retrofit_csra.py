@@ -26,24 +26,39 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--lams', type=float, nargs='+',
-                        default=list(DEFAULT_LAMS),
-                        help='λ values tried on the selection split')
-    parser.add_argument('--select-split', default='val',
-                        choices=['train', 'val', 'test'],
-                        help='split whose dataloader chooses λ')
-    parser.add_argument('--report-split', default='test',
-                        choices=['train', 'val', 'test'],
-                        help='split the results are reported on')
-    parser.add_argument('--allow-same-split', action='store_true',
-                        help='allow choosing λ on the reported data')
-    parser.add_argument('--fixed-lam', type=float,
-                        help='the "fixed λ" column (default: 0.02 for '
-                        'ResNet backbones, 0.2 otherwise)')
-    parser.add_argument('--metric', help='metric key that picks λ '
-                        '(default: the first key of the evaluator)')
-    parser.add_argument('--out-dir', help='write the retrofitted config, '
-                        'checkpoint and retrofit_csra.json here')
+    parser.add_argument(
+        '--lams',
+        type=float,
+        nargs='+',
+        default=list(DEFAULT_LAMS),
+        help='λ values tried on the selection split')
+    parser.add_argument(
+        '--select-split',
+        default='val',
+        choices=['train', 'val', 'test'],
+        help='split whose dataloader chooses λ')
+    parser.add_argument(
+        '--report-split',
+        default='test',
+        choices=['train', 'val', 'test'],
+        help='split the results are reported on')
+    parser.add_argument(
+        '--allow-same-split',
+        action='store_true',
+        help='allow choosing λ on the reported data')
+    parser.add_argument(
+        '--fixed-lam',
+        type=float,
+        help='the "fixed λ" column (default: 0.02 for '
+        'ResNet backbones, 0.2 otherwise)')
+    parser.add_argument(
+        '--metric',
+        help='metric key that picks λ '
+        '(default: the first key of the evaluator)')
+    parser.add_argument(
+        '--out-dir',
+        help='write the retrofitted config, '
+        'checkpoint and retrofit_csra.json here')
     parser.add_argument('--out', help='write the full result as JSON here')
     parser.add_argument('--device', default='cpu')
     add_cfg_options_arg(parser)
@@ -56,11 +71,17 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     result = retrofit_csra(
-        cfg, args.checkpoint, args.lams,
-        select_split=args.select_split, report_split=args.report_split,
-        metric=args.metric, fixed_lam=args.fixed_lam,
-        allow_same_split=args.allow_same_split, out_dir=args.out_dir,
-        device=args.device, progress=True)
+        cfg,
+        args.checkpoint,
+        args.lams,
+        select_split=args.select_split,
+        report_split=args.report_split,
+        metric=args.metric,
+        fixed_lam=args.fixed_lam,
+        allow_same_split=args.allow_same_split,
+        out_dir=args.out_dir,
+        device=args.device,
+        progress=True)
     print()
     print(format_retrofit_table(result))
     print(f"λ = {result['best_lam']:g} chosen on {result['select_split']} "

@@ -23,9 +23,8 @@ import mmcsra  # noqa: F401  (registers components, applies compat fixes)
 from mmcsra.engine import (add_config_checks, build_runner, fix_dataloader_cfg,
                            setup_distributed_env)
 from mmcsra.engine.tool_args import (add_cfg_options_arg,
-                                     add_config_dir_to_path,
-                                     add_launcher_args, export_local_rank,
-                                     resolve_work_dir)
+                                     add_config_dir_to_path, add_launcher_args,
+                                     export_local_rank, resolve_work_dir)
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmpretrain.registry import METRICS
@@ -39,10 +38,12 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
-        '--out', help='dump the predictions to this .json (per-sample '
+        '--out',
+        help='dump the predictions to this .json (per-sample '
         'pred_score, gt_label, gt_ignore), .npz (arrays) or .pkl file')
     parser.add_argument(
-        '--allow-partial', action='store_true',
+        '--allow-partial',
+        action='store_true',
         help='load a checkpoint whose keys match only part of the model '
         '(missing/unexpected keys are an error by default)')
     add_cfg_options_arg(parser)

@@ -19,9 +19,8 @@ import mmcsra  # noqa: F401  (registers components, applies compat fixes)
 from mmcsra.engine import (add_config_checks, build_runner, fix_dataloader_cfg,
                            setup_distributed_env)
 from mmcsra.engine.tool_args import (add_cfg_options_arg,
-                                     add_config_dir_to_path,
-                                     add_launcher_args, export_local_rank,
-                                     resolve_work_dir)
+                                     add_config_dir_to_path, add_launcher_args,
+                                     export_local_rank, resolve_work_dir)
 from mmcsra.engine.weights_check import check_checkpoints_available
 from mmengine.config import Config
 
@@ -44,14 +43,17 @@ def parse_args(argv=None):
         'AmpOptimWrapper, or AmpSAMOptimWrapper (SAM in mixed precision) for '
         'a SAMOptimWrapper config; loss_scale defaults to dynamic')
     parser.add_argument(
-        '--no-validate', action='store_true',
+        '--no-validate',
+        action='store_true',
         help='do not evaluate during training')
     parser.add_argument(
-        '--auto-scale-lr', action='store_true',
+        '--auto-scale-lr',
+        action='store_true',
         help='scale the learning rate by the total batch size')
     add_cfg_options_arg(parser)
     parser.add_argument(
-        '--reinit-head', action='store_true',
+        '--reinit-head',
+        action='store_true',
         help='with load_from: re-initialise the head layers whose shapes '
         'differ from the checkpoint (another number of classes) instead of '
         'stopping; sets the config key load_from_reinit_head=True')

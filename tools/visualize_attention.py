@@ -30,26 +30,35 @@ def parse_args(argv=None):
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='model config')
     parser.add_argument('checkpoint', help='trained weights')
-    parser.add_argument('--out-dir', required=True,
-                        help='where to write the PNG files')
     parser.add_argument(
-        '--classes', nargs='+',
+        '--out-dir', required=True, help='where to write the PNG files')
+    parser.add_argument(
+        '--classes',
+        nargs='+',
         help='class names or indices (default: the predicted classes)')
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument(
-        '--temperature', type=float,
+        '--temperature',
+        type=float,
         help="attention temperature T > 0, 'inf' = arg-max (default: the "
         "head's own)")
-    kind.add_argument('--score-map', action='store_true',
-                      help='draw the class score map s_ij, not attention')
-    parser.add_argument('--head', type=int, default=0,
-                        help='which CSRA head (default 0)')
-    parser.add_argument('--zoom', type=int,
-                        help='integer enlargement of the drawn image '
-                        '(default: short side >= 256 px)')
+    kind.add_argument(
+        '--score-map',
+        action='store_true',
+        help='draw the class score map s_ij, not attention')
+    parser.add_argument(
+        '--head', type=int, default=0, help='which CSRA head (default 0)')
+    parser.add_argument(
+        '--zoom',
+        type=int,
+        help='integer enlargement of the drawn image '
+        '(default: short side >= 256 px)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     return parser.parse_args(argv)
 
 
@@ -58,12 +67,15 @@ def main(argv=None):
     model, _ = load_csra_model(args.config, args.checkpoint, args.device,
                                args.cfg_options)
     result = compute_attention_maps(
-        model, args.img, classes=args.classes, score_map=args.score_map,
-        temperature=args.temperature, head=args.head)
+        model,
+        args.img,
+        classes=args.classes,
+        score_map=args.score_map,
+        temperature=args.temperature,
+        head=args.head)
     names = result['class_names']
-    print('predicted: ' + (', '.join(
-        f'{names[i]} ({result["scores"][i]:.3f})'
-        for i in result['predicted']) or 'none'))
+    print('predicted: ' + (', '.join(f'{names[i]} ({result["scores"][i]:.3f})'
+                                     for i in result['predicted']) or 'none'))
     if not result['maps']:
         print('no class to draw: none is predicted; pass --classes')
     stem = osp.splitext(osp.basename(args.img))[0]

@@ -11,8 +11,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # CheckpointHook whose files survive a kill at any moment (temporary
     # file + atomic rename; old checkpoints removed after last_checkpoint)
-    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
-                    max_keep_ckpts=2, save_best='auto'),
+    checkpoint=dict(
+        type='AtomicCheckpointHook',
+        interval=1,
+        max_keep_ckpts=2,
+        save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # DDP does not broadcast buffers: average BN statistics across ranks at

@@ -32,8 +32,12 @@ _base_ = [
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(3, ),
-        strides=(1, 2, 2, 1), style='pytorch'),
+        type='ResNet',
+        depth=18,
+        num_stages=4,
+        out_indices=(3, ),
+        strides=(1, 2, 2, 1),
+        style='pytorch'),
     head=dict(
         type='CSRAHead',
         num_classes=10,
@@ -41,8 +45,11 @@ model = dict(
         mode='avg',
         normalize_weight=False,
         # ASL paper defaults (Ben-Baruch et al., ICCV 2021)
-        loss=dict(type='MultiLabelAsymmetricLoss', gamma_pos=0.0,
-                  gamma_neg=4.0, clip=0.05),
+        loss=dict(
+            type='MultiLabelAsymmetricLoss',
+            gamma_pos=0.0,
+            gamma_neg=4.0,
+            clip=0.05),
     ),
 )
 

@@ -14,7 +14,10 @@ _base_ = [
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3),
+        type='ResNet',
+        depth=18,
+        num_stages=4,
+        out_indices=(1, 2, 3),
         style='pytorch'),
     neck=dict(
         type='CrossLayerAggregationNeck',

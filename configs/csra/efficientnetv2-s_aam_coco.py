@@ -24,5 +24,4 @@ train_dataloader = dict(
     batch_size=21, dataset=dict(pipeline={{_base_.strategy_train_pipeline}}))
 
 model = dict(
-    head=dict(num_classes=80, num_heads=4, lam=0.5,
-              loss=dict(scale=23.0)))
+    head=dict(num_classes=80, num_heads=4, lam=0.5, loss=dict(scale=23.0)))

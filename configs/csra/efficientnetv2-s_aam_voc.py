@@ -23,5 +23,4 @@ train_dataloader = dict(
     batch_size=21, dataset=dict(pipeline={{_base_.strategy_train_pipeline}}))
 
 model = dict(
-    head=dict(num_classes=20, num_heads=1, lam=0.1,
-              loss=dict(scale=17.0)))
+    head=dict(num_classes=20, num_heads=1, lam=0.1, loss=dict(scale=17.0)))

@@ -18,6 +18,12 @@ _base_ = ['./resnet18-asl_multidigits.py']
 model = dict(
     head=dict(
         cosine=True,
-        loss=dict(_delete_=True, type='AsymmetricAngularMarginLoss',
-                  scale=23.0, margin=0.0, k=0.7, gamma_pos=0.0,
-                  gamma_neg=0.0, clip=0.0)))
+        loss=dict(
+            _delete_=True,
+            type='AsymmetricAngularMarginLoss',
+            scale=23.0,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=0.0,
+            gamma_neg=0.0,
+            clip=0.0)))

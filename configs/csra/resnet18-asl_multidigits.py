@@ -7,5 +7,5 @@
 # Expected: see the README's strategy demo table (measured).
 _base_ = ['../baseline/resnet18-gap-asl_multidigits.py']
 
-model = dict(head=dict(mode='residual', normalize_weight=True, num_heads=1,
-                       lam=0.1))
+model = dict(
+    head=dict(mode='residual', normalize_weight=True, num_heads=1, lam=0.1))

@@ -12,8 +12,12 @@ _base_ = [
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(3, ),
-        strides=(1, 2, 2, 1), style='pytorch'),
+        type='ResNet',
+        depth=18,
+        num_stages=4,
+        out_indices=(3, ),
+        strides=(1, 2, 2, 1),
+        style='pytorch'),
     head=dict(
         type='CSRAHead',
         num_classes=10,

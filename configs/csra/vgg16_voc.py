@@ -27,8 +27,8 @@ model = dict(
         depth=16,
         num_classes=-1,  # conv stages only: out_indices defaults to (4, )
         with_last_pool=False,  # output stride 16
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(
         type='CSRAHead',
         num_classes=20,

@@ -14,14 +14,21 @@ _base_ = [
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3,
-                  feedforward_channels=768),
+        arch=dict(
+            _delete_=True,
+            embed_dims=192,
+            num_layers=4,
+            num_heads=3,
+            feedforward_channels=768),
         img_size=64,
         patch_size=8,
         # from scratch: MMPretrain's ViT initialisation instead of weights
         init_cfg=[
-            dict(type='Kaiming', layer='Conv2d', mode='fan_in',
-                 nonlinearity='linear'),
+            dict(
+                type='Kaiming',
+                layer='Conv2d',
+                mode='fan_in',
+                nonlinearity='linear'),
         ]),
     head=dict(num_classes=10, in_channels=192, num_heads=1, lam=0.1))
 

@@ -22,8 +22,8 @@ model = dict(
     backbone=dict(
         arch='b',
         img_size=448,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(num_classes=20, in_channels=768, num_heads=1, lam=0.3))
 # the pretrained ViT weights were trained on images scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])

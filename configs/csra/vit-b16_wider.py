@@ -15,8 +15,8 @@ model = dict(
     backbone=dict(
         arch='b',
         img_size=224,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(num_classes=14, in_channels=768, num_heads=1, lam=0.3))
 train_dataloader = dict(batch_size=16)
 # the pretrained ViT weights were trained on images scaled to [-1, 1]

@@ -17,8 +17,8 @@ model = dict(
     backbone=dict(
         arch='l',
         img_size=448,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(num_classes=80, in_channels=1024, num_heads=8, lam=0.3))
 # the pretrained ViT weights were trained on images scaled to [-1, 1]
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])

@@ -15,6 +15,6 @@ model = dict(
     backbone=dict(
         arch='l',
         img_size=224,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(in_channels=1024))

@@ -12,14 +12,20 @@ _base_ = [
 ]
 
 # the demo's data (tools/demo.py composes it and sets data_root)
-classes = ['bird', 'mammal', 'fish', 'insect', 'fruit', 'vegetable',
-           'flower', 'tool', 'coin', 'ball']
-train_dataloader = dict(dataset=dict(data_root='data/tuxpaint_demo',
-                                     ann_file='train.json', classes=classes))
-val_dataloader = dict(dataset=dict(data_root='data/tuxpaint_demo',
-                                   ann_file='val.json', classes=classes))
-test_dataloader = dict(dataset=dict(data_root='data/tuxpaint_demo',
-                                    ann_file='test.json', classes=classes))
+classes = [
+    'bird', 'mammal', 'fish', 'insect', 'fruit', 'vegetable', 'flower', 'tool',
+    'coin', 'ball'
+]
+train_dataloader = dict(
+    dataset=dict(
+        data_root='data/tuxpaint_demo', ann_file='train.json',
+        classes=classes))
+val_dataloader = dict(
+    dataset=dict(
+        data_root='data/tuxpaint_demo', ann_file='val.json', classes=classes))
+test_dataloader = dict(
+    dataset=dict(
+        data_root='data/tuxpaint_demo', ann_file='test.json', classes=classes))
 
 model = dict(
     type='FrozenBackboneClassifier',
@@ -42,5 +48,6 @@ custom_hooks = [
     dict(type='FeatureCacheHook', cache_dir='work_dir'),
     dict(type='ProgressBarHook'),
 ]
-default_hooks = dict(logger=dict(interval=1000),
-                     checkpoint=dict(save_best=None, max_keep_ckpts=1))
+default_hooks = dict(
+    logger=dict(interval=1000),
+    checkpoint=dict(save_best=None, max_keep_ckpts=1))

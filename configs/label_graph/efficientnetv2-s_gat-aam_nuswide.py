@@ -37,6 +37,5 @@ model = dict(
         embed_dims=300,
     ),
     head=dict(
-        num_classes=81,
-        loss=dict(scale=23.0, gamma_pos=1.0, gamma_neg=2.0)),
+        num_classes=81, loss=dict(scale=23.0, gamma_pos=1.0, gamma_neg=2.0)),
 )

@@ -16,6 +16,12 @@ model = dict(
         type='CosineClsHead',
         num_classes=10,
         in_channels=512,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=23.0, margin=0.0,
-                  k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=23.0,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=0.0,
+            gamma_neg=0.0,
+            clip=0.0),
     ))

@@ -29,6 +29,12 @@ model = dict(
         num_classes=81,
         normalized=True,
         cosine_scale=aam_scale,
-        loss=dict(_delete_=True, type='AsymmetricAngularMarginLoss',
-                  scale=aam_scale, margin=0.0, k=0.7, gamma_pos=1.0,
-                  gamma_neg=2.0, clip=0.0)))
+        loss=dict(
+            _delete_=True,
+            type='AsymmetricAngularMarginLoss',
+            scale=aam_scale,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=1.0,
+            gamma_neg=2.0,
+            clip=0.0)))

@@ -16,6 +16,12 @@ model = dict(
     head=dict(
         normalized=True,
         cosine_scale=aam_scale,
-        loss=dict(_delete_=True, type='AsymmetricAngularMarginLoss',
-                  scale=aam_scale, margin=0.0, k=0.7, gamma_pos=0.0,
-                  gamma_neg=0.0, clip=0.0)))
+        loss=dict(
+            _delete_=True,
+            type='AsymmetricAngularMarginLoss',
+            scale=aam_scale,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=0.0,
+            gamma_neg=0.0,
+            clip=0.0)))

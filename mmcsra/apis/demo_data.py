@@ -36,8 +36,7 @@ import numpy as np
 __all__ = [
     'DEMO_CLASSES', 'BACKGROUNDS', 'PACKAGES', 'LICENCES', 'find_tuxpaint',
     'fetch_tuxpaint', 'colour_share', 'looks_drawn', 'collect_instances',
-    'split_instances', 'compose_split', 'write_annotations',
-    'compose_dataset'
+    'split_instances', 'compose_split', 'write_annotations', 'compose_dataset'
 ]
 
 #: Debian packages the photographs come from. Licences, from their
@@ -46,8 +45,7 @@ __all__ = [
 #: any later version"), the templates (backgrounds) of ``tuxpaint-data``
 #: "GPL-2+" (Bill Kendrick, 2002-2021).
 PACKAGES = ('tuxpaint-stamps-default', 'tuxpaint-data')
-LICENCES = {'tuxpaint-stamps-default': 'GPL-2',
-            'tuxpaint-data': 'GPL-2+'}
+LICENCES = {'tuxpaint-stamps-default': 'GPL-2', 'tuxpaint-data': 'GPL-2+'}
 
 #: class -> stamp folders (relative to ``stamps/``, searched recursively,
 #: ``cartoon`` sub-folders skipped). Only photographed stamps: the drawn
@@ -95,11 +93,10 @@ DRAWN_COLOUR_SHARE = 0.75
 
 #: background photographs (``templates/``) without any of the classes
 #: (sheep, jellyfish, spider, corn are left out)
-BACKGROUNDS = ('burnt_bark', 'cliff', 'lighthouse', 'mossy_bark',
-               'mossy_log', 'mudstone', 'ocean_splash', 'ocean_waves',
-               'redwoods_above', 'rocks', 'sun_behind_clouds',
-               'sun_behind_leaves', 'trees_above', 'trees_at_dusk',
-               'wool_mill_machine')
+BACKGROUNDS = ('burnt_bark', 'cliff', 'lighthouse', 'mossy_bark', 'mossy_log',
+               'mudstone', 'ocean_splash', 'ocean_waves', 'redwoods_above',
+               'rocks', 'sun_behind_clouds', 'sun_behind_leaves',
+               'trees_above', 'trees_at_dusk', 'wool_mill_machine')
 
 SPLITS = ('train', 'val', 'test')
 
@@ -149,7 +146,9 @@ def fetch_tuxpaint(cache_dir: Optional[str] = None) -> str:
 
         def download():
             return subprocess.run(['apt-get', 'download', *PACKAGES],
-                                  cwd=tmp, capture_output=True, text=True)
+                                  cwd=tmp,
+                                  capture_output=True,
+                                  text=True)
 
         proc = download()
         if proc.returncode != 0 and hasattr(os, 'geteuid') \
@@ -164,8 +163,10 @@ def fetch_tuxpaint(cache_dir: Optional[str] = None) -> str:
                 f'{manual}')
         debs = sorted(f for f in os.listdir(tmp) if f.endswith('.deb'))
         for deb in debs:
-            subprocess.run(['dpkg-deb', '-x', osp.join(tmp, deb), cache_dir],
-                           check=True, capture_output=True)
+            subprocess.run(['dpkg-deb', '-x',
+                            osp.join(tmp, deb), cache_dir],
+                           check=True,
+                           capture_output=True)
     if not _is_tuxpaint_dir(share):
         raise RuntimeError(f'unpacked {PACKAGES} into {cache_dir}, but '
                            f'{share} has no stamps/ and templates/')
@@ -246,9 +247,10 @@ def looks_drawn(path: str) -> bool:
     return colour_share(path) > DRAWN_COLOUR_SHARE
 
 
-def collect_instances(tuxpaint_dir: str,
-                      classes: Optional[Dict[str, Sequence[str]]] = None
-                      ) -> Dict[str, List[List[str]]]:
+def collect_instances(
+    tuxpaint_dir: str,
+    classes: Optional[Dict[str, Sequence[str]]] = None
+) -> Dict[str, List[List[str]]]:
     """Stamp files of each class, grouped into object instances.
 
     Returns:
@@ -319,9 +321,11 @@ def split_instances(instances: Dict[str, List[List[str]]],
         n_train = len(groups) - n_val - n_test
         if n_train < 1:
             n_val, n_train = n_val - 1, 1
-        bounds = {'train': (0, n_train),
-                  'val': (n_train, n_train + n_val),
-                  'test': (n_train + n_val, len(groups))}
+        bounds = {
+            'train': (0, n_train),
+            'val': (n_train, n_train + n_val),
+            'test': (n_train + n_val, len(groups))
+        }
         for split, (lo, hi) in bounds.items():
             out[split][name] = [groups[i] for i in order[lo:hi]]
     return out
@@ -339,8 +343,8 @@ def _load_rgba(path: str, max_side: int):
         img = img.crop(box)
     scale = max_side / max(img.size)
     if scale < 1:
-        img = img.resize((max(1, round(img.width * scale)),
-                          max(1, round(img.height * scale))),
+        img = img.resize((max(1, round(
+            img.width * scale)), max(1, round(img.height * scale))),
                          Image.Resampling.LANCZOS)
     return img
 
@@ -397,8 +401,8 @@ def compose_split(tuxpaint_dir: str,
         if rng.random() < 0.5:
             canvas = canvas.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         k = int(rng.integers(1, max_objects + 1))
-        chosen = sorted(rng.choice(len(present), size=min(k, len(present)),
-                                   replace=False))
+        chosen = sorted(
+            rng.choice(len(present), size=min(k, len(present)), replace=False))
         boxes, objects = [], []
         for ci in chosen:
             pool = pools[present[ci]]
@@ -409,8 +413,8 @@ def compose_split(tuxpaint_dir: str,
             obj = cache[rel]
             target = rng.uniform(*object_scale) * image_size
             scale = target / max(obj.size)
-            obj = obj.resize((max(1, round(obj.width * scale)),
-                              max(1, round(obj.height * scale))),
+            obj = obj.resize((max(1, round(
+                obj.width * scale)), max(1, round(obj.height * scale))),
                              Image.Resampling.BILINEAR)
             if rng.random() < 0.5:
                 obj = obj.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -425,9 +429,11 @@ def compose_split(tuxpaint_dir: str,
             objects.append(rel)
         name = f'{index:05d}.jpg'
         canvas.save(osp.join(out_dir, name), quality=90)
-        records.append(dict(img=name,
-                            labels=[present[ci] for ci in chosen],
-                            objects=objects))
+        records.append(
+            dict(
+                img=name,
+                labels=[present[ci] for ci in chosen],
+                objects=objects))
     return records
 
 
@@ -448,11 +454,15 @@ def write_annotations(records: List[dict], class_names: Sequence[str],
     index = {c: i for i, c in enumerate(class_names)}
     path = ann_base + '.json'
     with open(path, 'w') as f:
-        json.dump(dict(metainfo=dict(classes=list(class_names)),
-                       data_list=[dict(img_path=f"{path_prefix}/{r['img']}",
-                                       gt_label=[index[c]
-                                                 for c in r['labels']])
-                                  for r in records]), f)
+        json.dump(
+            dict(
+                metainfo=dict(classes=list(class_names)),
+                data_list=[
+                    dict(
+                        img_path=f"{path_prefix}/{r['img']}",
+                        gt_label=[index[c] for c in r['labels']])
+                    for r in records
+                ]), f)
     return path
 
 
@@ -492,17 +502,23 @@ def compose_dataset(out_dir: str,
     import time
     start = time.time()
     tuxpaint_dir = tuxpaint_dir or find_tuxpaint()
-    settings = dict(num_images={s: int(num_images[s]) for s in SPLITS},
-                    image_size=int(image_size),
-                    object_scale=[float(v) for v in object_scale],
-                    max_objects=int(max_objects),
-                    fractions=[float(v) for v in fractions], seed=int(seed),
-                    classes={k: list(v) for k, v in DEMO_CLASSES.items()},
-                    excluded=sorted(EXCLUDED_STAMPS),
-                    drawn=[DRAWN_TOP_COLOURS, DRAWN_COLOUR_SHARE],
-                    backgrounds=list(BACKGROUNDS))
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
-                         ).hexdigest()[:16]
+    settings = dict(
+        num_images={s: int(num_images[s])
+                    for s in SPLITS},
+        image_size=int(image_size),
+        object_scale=[float(v) for v in object_scale],
+        max_objects=int(max_objects),
+        fractions=[float(v) for v in fractions],
+        seed=int(seed),
+        classes={
+            k: list(v)
+            for k, v in DEMO_CLASSES.items()
+        },
+        excluded=sorted(EXCLUDED_STAMPS),
+        drawn=[DRAWN_TOP_COLOURS, DRAWN_COLOUR_SHARE],
+        backgrounds=list(BACKGROUNDS))
+    key = hashlib.sha256(json.dumps(settings,
+                                    sort_keys=True).encode()).hexdigest()[:16]
     manifest_path = osp.join(out_dir, 'instances.json')
     if osp.isfile(manifest_path):
         with open(manifest_path) as f:
@@ -510,33 +526,55 @@ def compose_dataset(out_dir: str,
         if manifest.get('key') == key and all(
                 osp.isfile(osp.join(out_dir, p))
                 for p in manifest['ann_files'].values()):
-            return dict(data_root=out_dir, classes=manifest['classes'],
-                        ann_files={s: osp.join(out_dir, p) for s, p in
-                                   manifest['ann_files'].items()},
-                        instances=manifest['instances'],
-                        seconds=time.time() - start, reused=True)
+            return dict(
+                data_root=out_dir,
+                classes=manifest['classes'],
+                ann_files={
+                    s: osp.join(out_dir, p)
+                    for s, p in manifest['ann_files'].items()
+                },
+                instances=manifest['instances'],
+                seconds=time.time() - start,
+                reused=True)
     class_names = list(DEMO_CLASSES)
     instances = collect_instances(tuxpaint_dir)
     splits = split_instances(instances, fractions, seed)
     ann_files, images = {}, {}
     for i, split in enumerate(SPLITS):
         records = compose_split(
-            tuxpaint_dir, splits[split], class_names, num_images[split],
-            osp.join(out_dir, split), image_size, object_scale, max_objects,
-            seed=seed * 1000 + i + 1, progress=progress)
+            tuxpaint_dir,
+            splits[split],
+            class_names,
+            num_images[split],
+            osp.join(out_dir, split),
+            image_size,
+            object_scale,
+            max_objects,
+            seed=seed * 1000 + i + 1,
+            progress=progress)
         path = write_annotations(records, class_names, split,
                                  osp.join(out_dir, split))
         ann_files[split] = osp.basename(path)
         images[split] = {r['img']: r['objects'] for r in records}
     with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
         f.write('\n'.join(class_names) + '\n')
-    manifest = dict(key=key, settings=settings, classes=class_names,
-                    ann_files=ann_files, instances=splits, images=images,
-                    source=dict(packages=dict(LICENCES),
-                                tuxpaint_dir=tuxpaint_dir))
+    manifest = dict(
+        key=key,
+        settings=settings,
+        classes=class_names,
+        ann_files=ann_files,
+        instances=splits,
+        images=images,
+        source=dict(packages=dict(LICENCES), tuxpaint_dir=tuxpaint_dir))
     with open(manifest_path, 'w') as f:
         json.dump(manifest, f, indent=1)
-    return dict(data_root=out_dir, classes=class_names,
-                ann_files={s: osp.join(out_dir, p)
-                           for s, p in ann_files.items()},
-                instances=splits, seconds=time.time() - start, reused=False)
+    return dict(
+        data_root=out_dir,
+        classes=class_names,
+        ann_files={
+            s: osp.join(out_dir, p)
+            for s, p in ann_files.items()
+        },
+        instances=splits,
+        seconds=time.time() - start,
+        reused=False)

@@ -108,7 +108,9 @@ class MultiLabelInferencer:
             if pretrained is not None:
                 known = getattr(model, '_dataset_meta', None) or {}
                 found = load_checked_checkpoint(
-                    model, pretrained, expected_classes=known.get('classes'),
+                    model,
+                    pretrained,
+                    expected_classes=known.get('classes'),
                     what_expected='the model\'s dataset_meta')
                 if found:
                     model._dataset_meta = found
@@ -125,8 +127,8 @@ class MultiLabelInferencer:
         self.config: Config = model._config
         self.batch_size = int(batch_size)
         meta = getattr(model, '_dataset_meta', None) or {}
-        self.classes: Optional[List[str]] = (
-            [str(c) for c in meta['classes']] if meta.get('classes') else None)
+        self.classes: Optional[List[str]] = ([str(c) for c in meta['classes']]
+                                             if meta.get('classes') else None)
         self.num_classes = self._num_classes()
         if self.classes is not None and len(self.classes) != self.num_classes:
             raise ValueError(
@@ -146,8 +148,11 @@ class MultiLabelInferencer:
         return int(num)
 
     def _resolve_rule(self, thr, topk, thr_file) -> Dict[str, Any]:
-        given = [n for n, v in (('thr', thr), ('topk', topk),
-                                ('thr_file', thr_file)) if v is not None]
+        given = [
+            n
+            for n, v in (('thr', thr), ('topk', topk), ('thr_file', thr_file))
+            if v is not None
+        ]
         if len(given) > 1:
             raise ValueError(f'give at most one of thr, topk and thr_file, '
                              f'got {given}')
@@ -159,14 +164,16 @@ class MultiLabelInferencer:
                     f'model predicts {self.num_classes} classes')
             if names is not None and self.classes is not None \
                     and names != self.classes:
-                first = next(i for i, (a, b) in enumerate(
-                    zip(names, self.classes)) if a != b)
+                first = next(i
+                             for i, (a,
+                                     b) in enumerate(zip(names, self.classes))
+                             if a != b)
                 raise ValueError(
                     f'{thr_file} is for other classes: class {first} is '
                     f'{names[first]!r} there but {self.classes[first]!r} '
                     'in the model')
-            return dict(type='thr_file', path=str(thr_file),
-                        thresholds=thresholds)
+            return dict(
+                type='thr_file', path=str(thr_file), thresholds=thresholds)
         if thr is None and topk is None:  # the head's own rule
             head = self.model.head
             thr = getattr(head, 'thr', None)
@@ -193,8 +200,8 @@ class MultiLabelInferencer:
 
     # ------------------------------------------------------------ inference
     @staticmethod
-    def list_inputs(inputs: Union[InputType, Sequence[InputType]]
-                    ) -> List[InputType]:
+    def list_inputs(
+            inputs: Union[InputType, Sequence[InputType]]) -> List[InputType]:
         """A folder -> its image files (sorted, by extension); a path or
         array -> ``[it]``; a list stays a list."""
         if isinstance(inputs, (str, os.PathLike)):
@@ -221,8 +228,8 @@ class MultiLabelInferencer:
             if item.ndim not in (2, 3):
                 raise ValueError('an array input must be an (H, W) or '
                                  f'(H, W, 3) image, got shape {item.shape}')
-            results = dict(img=item, img_shape=item.shape[:2],
-                           ori_shape=item.shape[:2])
+            results = dict(
+                img=item, img_shape=item.shape[:2], ori_shape=item.shape[:2])
         elif isinstance(item, (str, os.PathLike)):
             results = self._load(dict(img_path=str(item)))
         else:
@@ -243,20 +250,24 @@ class MultiLabelInferencer:
         if rule['type'] == 'thr':
             passed = scores >= rule['thr']
         else:
-            passed = scores >= torch.tensor(rule['thresholds'],
-                                            dtype=torch.float64)
+            passed = scores >= torch.tensor(
+                rule['thresholds'], dtype=torch.float64)
         return [i for i in order.tolist() if passed[i]]
 
     def _result(self, item: InputType, scores: torch.Tensor) -> dict:
         labels = self.decide(scores)
         scores = scores.detach().float().cpu().reshape(-1)
         return {
-            'img_path': None if isinstance(item, np.ndarray) else str(item),
-            'labels': labels,
-            'classes': None if self.classes is None else
-            [self.classes[i] for i in labels],
+            'img_path':
+            None if isinstance(item, np.ndarray) else str(item),
+            'labels':
+            labels,
+            'classes':
+            None
+            if self.classes is None else [self.classes[i] for i in labels],
             'scores': [float(scores[i]) for i in labels],
-            'pred_score': scores.tolist(),
+            'pred_score':
+            scores.tolist(),
         }
 
     @torch.no_grad()
@@ -314,5 +325,5 @@ class MultiLabelInferencer:
     def dump(self, results: List[dict], path: str, **extra) -> None:
         """Write :meth:`to_json` to ``path``."""
         with open(path, 'w') as f:
-            json.dump(self.to_json(results, **extra), f, indent=2,
-                      allow_nan=False)
+            json.dump(
+                self.to_json(results, **extra), f, indent=2, allow_nan=False)

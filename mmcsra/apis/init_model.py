@@ -55,8 +55,9 @@ def _test_dataset_cfg(cfg: Config) -> dict:
     loader = cfg.get('test_dataloader') or {}
     dataset = loader.get('dataset') or {}
     # dataset wrappers (RepeatDataset, ...) keep the dataset in `dataset`
-    while isinstance(dataset.get('dataset'), dict) and not (
-            dataset.get('classes') or (dataset.get('metainfo') or {})):
+    while isinstance(dataset.get('dataset'),
+                     dict) and not (dataset.get('classes') or
+                                    (dataset.get('metainfo') or {})):
         dataset = dataset['dataset']
     return dataset
 
@@ -170,8 +171,11 @@ def init_model(config: Union[str, os.PathLike, Config],
     dataset_meta, what = config_dataset_meta(cfg)
     if checkpoint is not None:
         found = load_checked_checkpoint(
-            model, checkpoint, expected_classes=dataset_meta.get('classes'),
-            what_expected=what, allow_partial=allow_partial)
+            model,
+            checkpoint,
+            expected_classes=dataset_meta.get('classes'),
+            what_expected=what,
+            allow_partial=allow_partial)
         if found:
             dataset_meta = found
     model.cfg = model._config = cfg
@@ -187,8 +191,7 @@ def _base_type(transform: dict) -> str:
     return str(transform.get('type', '')).split('.')[-1]
 
 
-def _in_memory_image_size(dataset_cfg: dict,
-                          image_size: Optional[int]) -> int:
+def _in_memory_image_size(dataset_cfg: dict, image_size: Optional[int]) -> int:
     if image_size is not None:
         if isinstance(image_size, bool) or not isinstance(
                 image_size, Integral) or image_size < 1:
@@ -199,8 +202,8 @@ def _in_memory_image_size(dataset_cfg: dict,
         return int(dataset_cfg['canvas_size'])
     from mmpretrain.registry import DATASETS
     dataset_type = dataset_cfg.get('type')
-    dataset_cls = DATASETS.get(dataset_type) if isinstance(
-        dataset_type, str) else None
+    dataset_cls = DATASETS.get(dataset_type) if isinstance(dataset_type,
+                                                           str) else None
     if dataset_cls is not None:
         param = inspect.signature(
             dataset_cls.__init__).parameters.get('canvas_size')
@@ -212,9 +215,9 @@ def _in_memory_image_size(dataset_cfg: dict,
         '(the side images are resized to)')
 
 
-def build_test_pipeline(cfg: Config,
-                        image_size: Optional[int] = None
-                        ) -> Tuple[Compose, Compose]:
+def build_test_pipeline(
+        cfg: Config,
+        image_size: Optional[int] = None) -> Tuple[Compose, Compose]:
     """``(loading, remaining)`` transforms of the config's test pipeline.
 
     * the loading transform (``LoadImageFromFile`` /

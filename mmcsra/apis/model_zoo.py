@@ -176,8 +176,7 @@ def model_zoo_places(
          'wheel)', osp.join(package_dir, MIM_DIR)),
         ('editable install (direct_url.json): ' +
          ('; '.join(found) or 'no mmcsra distribution installed'), editable),
-        ('source checkout containing the package',
-         osp.dirname(package_dir)),
+        ('source checkout containing the package', osp.dirname(package_dir)),
     ]
 
 
@@ -197,11 +196,10 @@ def model_zoo_root(
     for _, directory in places:
         if directory and osp.isfile(osp.join(directory, INDEX_FILE)):
             return directory
-    searched = '\n'.join(
-        f'  {i}. {what}: ' +
-        (f'no {osp.join(directory, INDEX_FILE)}' if directory else
-         'not searched')
-        for i, (what, directory) in enumerate(places, 1))
+    searched = '\n'.join(f'  {i}. {what}: ' +
+                         (f'no {osp.join(directory, INDEX_FILE)}'
+                          if directory else 'not searched')
+                         for i, (what, directory) in enumerate(places, 1))
     raise FileNotFoundError(
         f"mmcsra's model zoo ({INDEX_FILE} and configs/) was not found; "
         f'searched:\n{searched}\n'
@@ -282,8 +280,10 @@ def load_model_index(path: Optional[str] = None,
             results=list(data.get('Results') or []),
             paper=data.get('Paper'),
             metadata=dict(data.get('Metadata') or {}),
-            extra={k: v
-                   for k, v in data.items() if k not in _KNOWN_FIELDS},
+            extra={
+                k: v
+                for k, v in data.items() if k not in _KNOWN_FIELDS
+            },
             metafile=metafile)
     return models
 
@@ -320,8 +320,8 @@ def list_models(pattern: Optional[str] = None,
     if task is not None:
         names = {
             n
-            for n in names
-            if any(r.get('Task') == task for r in index[n].results)
+            for n in names if any(
+                r.get('Task') == task for r in index[n].results)
         }
     return sorted(index[n].name for n in names)
 
@@ -350,7 +350,8 @@ def _renamed_model(index: Dict[str, ModelInfo],
         if f'{folder}_{info.name}'.lower() == name.lower():
             warnings.warn(
                 f'model name {name!r} is deprecated: the model is now named '
-                f'{info.name!r} (its config file name)', DeprecationWarning,
+                f'{info.name!r} (its config file name)',
+                DeprecationWarning,
                 stacklevel=3)
             return info
     return None
@@ -378,8 +379,8 @@ def register_to_mmpretrain() -> None:
     if clash:
         raise ValueError(f'mmcsra model names {clash} are already in '
                          "MMPretrain's ModelHub")
-    ModelHub.register_model_index(model_index_path(),
-                                  config_prefix=_default_root())
+    ModelHub.register_model_index(
+        model_index_path(), config_prefix=_default_root())
     _REGISTERED_WITH_MMPRETRAIN = True
 
 
@@ -622,8 +623,8 @@ def publish_checkpoint(in_file: str,
         kind = 'model'
     metadata = getattr(state, '_metadata', None)
     if metadata is not None:  # module versions, read by _load_from_state_dict
-        weights._metadata = to_plain_python(dict(metadata),
-                                            'state_dict._metadata')
+        weights._metadata = to_plain_python(
+            dict(metadata), 'state_dict._metadata')
 
     meta = to_plain_python(dict(checkpoint.get('meta') or {}), 'meta')
     if not meta.get('dataset_meta'):

@@ -20,8 +20,7 @@ __all__ = [
 
 
 def unwrap_state_dict(
-    checkpoint,
-    containers: Sequence[str] = ('state_dict', 'model')
+    checkpoint, containers: Sequence[str] = ('state_dict', 'model')
 ) -> Dict[str, torch.Tensor]:
     """The ``{name: tensor}`` dict of an official checkpoint.
 

@@ -81,8 +81,8 @@ def paper_fixed_lambda(model_cfg) -> float:
     ``ResNetV1d``, ``ResNet_CIFAR``).
     """
     name = _type_name(model_cfg.get('backbone'))
-    return (RESNET_FIXED_LAMBDA if re.match(r'^(SE)?ResNe[tX]', name) else
-            OTHER_FIXED_LAMBDA)
+    return (RESNET_FIXED_LAMBDA
+            if re.match(r'^(SE)?ResNe[tX]', name) else OTHER_FIXED_LAMBDA)
 
 
 def _is_vit(model_cfg) -> bool:
@@ -130,8 +130,9 @@ def check_retrofit_supported(model_cfg) -> None:
 
 def _linear(model) -> nn.Linear:
     head = model.head
-    linear = (head.layers.head if hasattr(head, 'layers') else getattr(
-        head, 'fc', None))
+    linear = (
+        head.layers.head if hasattr(head, 'layers') else getattr(
+            head, 'fc', None))
     if not isinstance(linear, nn.Linear):
         raise TypeError(f'{type(head).__name__} has no linear classifier '
                         '`fc`; the retrofit supports linear heads')
@@ -139,8 +140,8 @@ def _linear(model) -> nn.Linear:
 
 
 @torch.no_grad()
-def retrofit_logits(model, inputs: torch.Tensor
-                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+def retrofit_logits(model,
+                    inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(y_orig, y_max)`` of a preprocessed batch, both ``(B, C)``.
 
     ``y_orig`` is the model's own score (its head on the pooled feature, or
@@ -183,18 +184,17 @@ def _collect(model, dataloader, device: str, progress: bool):
     return torch.cat(orig), torch.cat(mx), samples
 
 
-def _evaluate(head, evaluator: Evaluator, logits: torch.Tensor,
-              samples: List, batch_size: int) -> Dict[str, float]:
+def _evaluate(head, evaluator: Evaluator, logits: torch.Tensor, samples: List,
+              batch_size: int) -> Dict[str, float]:
     for start in range(0, len(samples), batch_size):
         batch = [copy.copy(s) for s in samples[start:start + batch_size]]
-        preds = head._get_predictions(logits[start:start + batch_size],
-                                      batch)
+        preds = head._get_predictions(logits[start:start + batch_size], batch)
         evaluator.process(data_samples=preds)
     return {k: float(v) for k, v in evaluator.evaluate(len(samples)).items()}
 
 
-def _dump_scores(head, logits: torch.Tensor, samples: List,
-                 batch_size: int, path: str) -> str:
+def _dump_scores(head, logits: torch.Tensor, samples: List, batch_size: int,
+                 path: str) -> str:
     """Write the scores the evaluator saw (the head's own prediction of
     ``logits``: sigmoid for multi-label heads), the targets and the valid
     mask as ``.npz`` (``scores``, ``gt``, ``valid``; numeric arrays, read
@@ -206,14 +206,15 @@ def _dump_scores(head, logits: torch.Tensor, samples: List,
     records = []
     for start in range(0, len(samples), batch_size):
         batch = [copy.copy(s) for s in samples[start:start + batch_size]]
-        preds = head._get_predictions(logits[start:start + batch_size],
-                                      batch)
+        preds = head._get_predictions(logits[start:start + batch_size], batch)
         records += [pack_multi_label_result(p.to_dict()) for p in preds]
     scores, gt, valid = stack_multi_label_results(records)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    np.savez(path, scores=scores.float().numpy().astype(np.float32),
-             gt=gt.numpy().astype(np.uint8),
-             valid=valid.numpy().astype(np.uint8))
+    np.savez(
+        path,
+        scores=scores.float().numpy().astype(np.float32),
+        gt=gt.numpy().astype(np.uint8),
+        valid=valid.numpy().astype(np.uint8))
     return path
 
 
@@ -263,8 +264,8 @@ def _build_loader(loader_cfg):
 def _build_evaluator(evaluator_cfg, dataset) -> Evaluator:
     if isinstance(evaluator_cfg, dict):
         evaluator_cfg = [evaluator_cfg]
-    evaluator = Evaluator([METRICS.build(copy.deepcopy(m))
-                           for m in evaluator_cfg])
+    evaluator = Evaluator(
+        [METRICS.build(copy.deepcopy(m)) for m in evaluator_cfg])
     evaluator.dataset_meta = dataset.metainfo
     return evaluator
 
@@ -275,9 +276,9 @@ def _check_classes(dataset_meta: dict, dataset, split: str,
     else the config's test dataset's, see :func:`init_model`), when known,
     must be the split's, in the same order (unknown ones are warned
     about)."""
-    check_class_order(dataset.metainfo.get('classes'),
-                      dataset_meta.get('classes'),
-                      f'the {split!r} dataset', f'checkpoint {checkpoint!r}')
+    check_class_order(
+        dataset.metainfo.get('classes'), dataset_meta.get('classes'),
+        f'the {split!r} dataset', f'checkpoint {checkpoint!r}')
 
 
 def retrofit_csra(config,
@@ -382,8 +383,8 @@ def retrofit_csra(config,
                                  loader.batch_size or 1, dump)
                 return _evaluate(model.head,
                                  _build_evaluator(eval_cfg, loader.dataset),
-                                 orig + lam * mx, samples,
-                                 loader.batch_size or 1)
+                                 orig + lam * mx, samples, loader.batch_size
+                                 or 1)
 
             return score
 
@@ -395,32 +396,41 @@ def retrofit_csra(config,
             raise KeyError(f'metric {metric!r} not among '
                            f"{list(select[0]['metrics'])}")
         # the first λ reaching the best value: ties go to the smallest λ
-        best_lam = max(select, key=lambda r: (r['metrics'][metric],
-                                              -r['lam']))['lam']
+        best_lam = max(
+            select, key=lambda r: (r['metrics'][metric], -r['lam']))['lam']
 
         score_report = run(report_loader_cfg, report_eval_cfg, report_split)
         dumps = {}
         if dump_scores:
             if out_dir is None:
                 raise ValueError('dump_scores=True needs out_dir')
-            dumps = {f'{lam:g}': osp.join(
-                out_dir, f'{report_split}_scores_lam{lam:g}.npz')
-                for lam in (0.0, best_lam)}
+            dumps = {
+                f'{lam:g}':
+                osp.join(out_dir, f'{report_split}_scores_lam{lam:g}.npz')
+                for lam in (0.0, best_lam)
+            }
         report = dict(
             baseline=score_report(0.0, dumps.get('0')),
             fixed=score_report(fixed_lam),
             varying=score_report(best_lam, dumps.get(f'{best_lam:g}')))
 
     out = dict(
-        metric=metric, select_split=select_split, report_split=report_split,
-        same_data=same_data, lams=lams, select=select, best_lam=best_lam,
-        fixed_lam=fixed_lam, report=report,
+        metric=metric,
+        select_split=select_split,
+        report_split=report_split,
+        same_data=same_data,
+        lams=lams,
+        select=select,
+        best_lam=best_lam,
+        fixed_lam=fixed_lam,
+        report=report,
         source_checkpoint=str(checkpoint))
     if dumps:
         out['scores'] = dumps
     if out_dir is not None:
-        out.update(_write_retrofit(cfg, model, dataset_meta, checkpoint,
-                                   best_lam, out_dir))
+        out.update(
+            _write_retrofit(cfg, model, dataset_meta, checkpoint, best_lam,
+                            out_dir))
         out['json'] = osp.join(out_dir, 'retrofit_csra.json')
         write_json(out, out['json'])
     return out
@@ -434,8 +444,8 @@ def write_json(result: dict, path: str) -> None:
         json.dump(result, f, indent=2)
 
 
-def _write_retrofit(cfg: Config, model, dataset_meta: dict,
-                    checkpoint: str, lam: float, out_dir: str) -> dict:
+def _write_retrofit(cfg: Config, model, dataset_meta: dict, checkpoint: str,
+                    lam: float, out_dir: str) -> dict:
     """The model with ``CSRARetrofitHead(lam)`` as a config + checkpoint."""
     from mmcsra.apis.model_zoo import to_plain_python
 
@@ -449,8 +459,11 @@ def _write_retrofit(cfg: Config, model, dataset_meta: dict,
     new_cfg.load_from = None
     cfg_path = osp.join(out_dir, 'retrofit_csra.py')
     new_cfg.dump(cfg_path)
-    state = {('head.head.' + k[len('head.'):] if k.startswith('head.')
-              else k): v.cpu() for k, v in model.state_dict().items()}
+    state = {
+        ('head.head.' + k[len('head.'):] if k.startswith('head.') else k):
+        v.cpu()
+        for k, v in model.state_dict().items()
+    }
     meta = dict(
         dataset_meta=to_plain_python(dataset_meta),
         retrofit_csra=dict(lam=lam, source=str(checkpoint)))
@@ -483,8 +496,10 @@ def format_retrofit_table(result: dict) -> str:
     cols = _columns(result['report']['baseline'], metric,
                     MAX_TABLE_COLUMNS - 3)
     names = [c.rpartition('/')[2] for c in cols]
-    lines = ['| row | split | λ | ' + ' | '.join(names) + ' |',
-             '|---' * (len(cols) + 3) + '|']
+    lines = [
+        '| row | split | λ | ' + ' | '.join(names) + ' |',
+        '|---' * (len(cols) + 3) + '|'
+    ]
 
     def row(what, split, lam, metrics):
         cells = [f'{metrics[c]:.2f}' if c in metrics else '-' for c in cols]

@@ -155,8 +155,10 @@ class COCOMultiLabel(MultiLabelBaseDataset):
             raise AnnotationError(
                 path, f'top level is a {type(data).__name__}, expected an '
                 'object with images / annotations / categories')
-        missing = [k for k in ('images', 'annotations', 'categories')
-                   if not isinstance(data.get(k), list)]
+        missing = [
+            k for k in ('images', 'annotations', 'categories')
+            if not isinstance(data.get(k), list)
+        ]
         if missing:
             raise AnnotationError(
                 path, f'{missing} missing or not lists: not an instances_* '
@@ -180,9 +182,8 @@ class COCOMultiLabel(MultiLabelBaseDataset):
                                       f'{kind} #{i}')
             if not required <= entry.keys():
                 absent = [k for k in keys if k not in entry]
-                raise AnnotationError(
-                    self.ann_file, f'has no {absent}',
-                    f'{kind} #{i} (id={entry.get("id")!r})')
+                raise AnnotationError(self.ann_file, f'has no {absent}',
+                                      f'{kind} #{i} (id={entry.get("id")!r})')
             for key in int_keys:
                 if type(entry[key]) is not int:  # bool is not an id either
                     raise AnnotationError(
@@ -221,7 +222,8 @@ class COCOMultiLabel(MultiLabelBaseDataset):
             return self._columns_from_dicts(data)
         cats, images, anns = typed.categories, typed.images, typed.annotations
         columns = _Columns(
-            cat_ids=[c.id for c in cats], cat_names=[c.name for c in cats],
+            cat_ids=[c.id for c in cats],
+            cat_names=[c.name for c in cats],
             img_ids=[i.id for i in images],
             file_names=[i.file_name for i in images],
             ann_ids=[a.id for a in anns],
@@ -262,8 +264,8 @@ class COCOMultiLabel(MultiLabelBaseDataset):
         repeated annotation id would give one image another's labels. The
         first repeat in file order is reported, categories first."""
         for kind, ids in (('category', columns.cat_ids),
-                          ('image', columns.img_ids),
-                          ('annotation', columns.ann_ids)):
+                          ('image', columns.img_ids), ('annotation',
+                                                       columns.ann_ids)):
             if len(set(ids)) == len(ids):
                 continue
             seen = set()
@@ -306,15 +308,15 @@ class COCOMultiLabel(MultiLabelBaseDataset):
                                           columns.ann_cat):
             where = f'annotation id={ann_id!r}'
             if cat_id not in cat_to_label:
-                raise AnnotationError(
-                    self.ann_file, f'unknown category_id {cat_id!r}', where)
+                raise AnnotationError(self.ann_file,
+                                      f'unknown category_id {cat_id!r}', where)
             if img_id not in img_ids:
-                raise AnnotationError(
-                    self.ann_file, f'unknown image_id {img_id!r}', where)
+                raise AnnotationError(self.ann_file,
+                                      f'unknown image_id {img_id!r}', where)
 
-    def _labels_by_image(self, columns: _Columns, cat_to_label: dict,
-                         sorted_ids: List[int]
-                         ) -> Tuple[List[List[int]], List[List[int]]]:
+    def _labels_by_image(
+            self, columns: _Columns, cat_to_label: dict,
+            sorted_ids: List[int]) -> Tuple[List[List[int]], List[List[int]]]:
         """The sorted label indices of every image, of its non-crowd and of
         its crowd annotations, one list per image of ``sorted_ids``.
 
@@ -348,8 +350,8 @@ class COCOMultiLabel(MultiLabelBaseDataset):
                                      num_classes)
             bounds = np.searchsorted(image, np.arange(len(sorted_ids) + 1))
             label, bounds = label.tolist(), bounds.tolist()
-            out.append([label[start:end]
-                        for start, end in zip(bounds, bounds[1:])])
+            out.append(
+                [label[start:end] for start, end in zip(bounds, bounds[1:])])
         return out[0], out[1]
 
     def load_data_list(self) -> List[dict]:
@@ -366,18 +368,22 @@ class COCOMultiLabel(MultiLabelBaseDataset):
         self._set_classes(names, self.ann_file)
         self._metainfo['coco_category_ids'] = tuple(cat_ids)
         cat_to_label = {cat_id: i for i, cat_id in enumerate(cat_ids)}
-        order = sorted(range(len(columns.img_ids)),
-                       key=columns.img_ids.__getitem__)  # by image id
+        order = sorted(
+            range(len(columns.img_ids)),
+            key=columns.img_ids.__getitem__)  # by image id
         sorted_ids = [columns.img_ids[i] for i in order]
         positive, crowded = self._labels_by_image(columns, cat_to_label,
                                                   sorted_ids)
-        entries = [f'image #{i} (id={img_id})'
-                   for i, img_id in zip(order, sorted_ids)]
+        entries = [
+            f'image #{i} (id={img_id})'
+            for i, img_id in zip(order, sorted_ids)
+        ]
         paths = self._confined_paths([columns.file_names[i] for i in order],
                                      self.ann_file, entries)
         records, infos, empty = [], [], []
-        for img_id, (img_path, key), entry, pos, crowd in zip(
-                sorted_ids, paths, entries, positive, crowded):
+        for img_id, (img_path,
+                     key), entry, pos, crowd in zip(sorted_ids, paths, entries,
+                                                    positive, crowded):
             # 99% of COCO's images have no crowd region
             labels = resolve_labels(pos, crowd, self.crowd_as) if crowd \
                 else (pos, [])
@@ -409,8 +415,9 @@ class COCOMultiLabel(MultiLabelBaseDataset):
         annotated, positive, crowd = value
         if not annotated:
             return 'no annotation'
-        return self._describe_labels((positive, [])) + (
-            f' crowd {[self.CLASSES[i] for i in crowd]}' if crowd else '')
+        return self._describe_labels(
+            (positive, [])) + (f' crowd {[self.CLASSES[i] for i in crowd]}'
+                               if crowd else '')
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

@@ -5,8 +5,8 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-DIGIT_CLASSES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six',
-                 'seven', 'eight', 'nine')
+DIGIT_CLASSES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
+                 'eight', 'nine')
 
 
 @DATASETS.register_module()
@@ -77,8 +77,8 @@ class MultiDigits(BaseDataset):
         self.max_digits = max_digits
         self.test_fraction = test_fraction
         self.split_seed = split_seed
-        self.seed = seed if seed is not None else (0 if split == 'train'
-                                                   else 1)
+        self.seed = seed if seed is not None else (
+            0 if split == 'train' else 1)
         self.max_overlap = max_overlap
         kwargs.setdefault('test_mode', split == 'test')
         super().__init__(ann_file='', **kwargs)
@@ -98,12 +98,13 @@ class MultiDigits(BaseDataset):
                boxes: List[Tuple[int, int, int]]) -> Tuple[int, int, int]:
         """Draw (x, y, side) for a new digit with little overlap."""
         for _ in range(50):
-            side = int(rng.integers(self.digit_size[0],
-                                    self.digit_size[1] + 1))
+            side = int(
+                rng.integers(self.digit_size[0], self.digit_size[1] + 1))
             x = int(rng.integers(0, self.canvas_size - side + 1))
             y = int(rng.integers(0, self.canvas_size - side + 1))
-            if all(_iou((x, y, side), box) <= self.max_overlap
-                   for box in boxes):
+            if all(
+                    _iou((x, y, side), box) <= self.max_overlap
+                    for box in boxes):
                 break
         return x, y, side
 
@@ -120,8 +121,9 @@ class MultiDigits(BaseDataset):
             for index in rng.integers(0, len(images), size=count):
                 x, y, side = self._place(rng, boxes)
                 boxes.append((x, y, side))
-                digit = cv2.resize(images[index], (side, side),
-                                   interpolation=cv2.INTER_LINEAR)
+                digit = cv2.resize(
+                    images[index], (side, side),
+                    interpolation=cv2.INTER_LINEAR)
                 region = canvas[y:y + side, x:x + side]
                 np.maximum(region, digit, out=region)
                 present.add(int(labels[index]))

@@ -148,7 +148,8 @@ class MultiLabelBaseDataset(BaseDataset):
         super().__init__(ann_file=ann_file, **kwargs)
 
     # ------------------------------------------------------------ classes
-    def _set_classes(self, names: Optional[Sequence[str]],
+    def _set_classes(self,
+                     names: Optional[Sequence[str]],
                      source_file: Optional[str] = None) -> Tuple[str, ...]:
         """Validate and store the class list (order = label index).
 
@@ -267,7 +268,10 @@ class MultiLabelBaseDataset(BaseDataset):
     def _is_inside(path: str, root: str, sep: str = os.sep) -> bool:
         return path == root or path.startswith(root.rstrip(sep) + sep)
 
-    def _confined_path(self, name: str, file: str, entry: str,
+    def _confined_path(self,
+                       name: str,
+                       file: str,
+                       entry: str,
                        folder: Optional[str] = None,
                        what: str = 'image') -> Tuple[str, str]:
         """The path of ``name`` (relative to ``folder`` unless absolute).
@@ -334,8 +338,10 @@ class MultiLabelBaseDataset(BaseDataset):
         """
         folder = self.img_prefix or self.data_root or ''
         if '://' in folder:
-            return [self._confined_path(name, file, entry)
-                    for name, entry in zip(names, entries)]
+            return [
+                self._confined_path(name, file, entry)
+                for name, entry in zip(names, entries)
+            ]
         prefix = osp.join(folder, '')  # osp.join(folder, name) = prefix+name
         real_root = self._real_roots.get(folder)
         if real_root is None:
@@ -356,11 +362,11 @@ class MultiLabelBaseDataset(BaseDataset):
             out.append((prefix + name, real))
         return out
 
-    def _drop_duplicates(self,
-                         records: Sequence[Tuple[Hashable, Any, str]],
-                         file: str,
-                         describe: Optional[Callable[[Any], str]] = None
-                         ) -> List[int]:
+    def _drop_duplicates(
+            self,
+            records: Sequence[Tuple[Hashable, Any, str]],
+            file: str,
+            describe: Optional[Callable[[Any], str]] = None) -> List[int]:
         """Indices of ``records`` to keep, dropping identical duplicates.
 
         Args:
@@ -421,7 +427,9 @@ class MultiLabelBaseDataset(BaseDataset):
             gt_ignore=[int(i) for i in gt_ignore],
             **extra)
 
-    def _record_dropped(self, reason: str, dropped_paths: Sequence[str],
+    def _record_dropped(self,
+                        reason: str,
+                        dropped_paths: Sequence[str],
                         level: int = logging.WARNING) -> None:
         """Keep and log the number of samples dropped for ``reason``."""
         count = len(dropped_paths)

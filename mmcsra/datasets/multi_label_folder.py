@@ -176,8 +176,8 @@ class MultiLabelFolder(MultiLabelBaseDataset):
                 'list of {"img": ..., "labels": [...]} objects or an '
                 'OpenMMLab 2.0 object {"metainfo": {"classes": [...]}, '
                 '"data_list": [...]}')
-        return self._json_entries(data, self.JSON_KEYS, 'entry #{}',
-                                  list_what='a list')
+        return self._json_entries(
+            data, self.JSON_KEYS, 'entry #{}', list_what='a list')
 
     def _parse_openmmlab(self, data: dict) -> List[_RawEntry]:
         """Entries of an OpenMMLab 2.0 file; its ``metainfo.classes`` (if
@@ -190,8 +190,9 @@ class MultiLabelFolder(MultiLabelBaseDataset):
                 '"metainfo" and "data_list" only')
         metainfo = data.get('metainfo', {})
         if not isinstance(metainfo, dict):
-            raise AnnotationError(path, '"metainfo" must be an object, got '
-                                  f'{type(metainfo).__name__}')
+            raise AnnotationError(
+                path, '"metainfo" must be an object, got '
+                f'{type(metainfo).__name__}')
         classes = metainfo.get('classes')
         if classes is not None:
             if not isinstance(classes, list):
@@ -201,14 +202,20 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             self._file_classes = classes
         items = data['data_list']
         if not isinstance(items, list):
-            raise AnnotationError(path, '"data_list" must be a list, got '
-                                  f'{type(items).__name__}')
-        return self._json_entries(items, self.OPENMMLAB_KEYS,
-                                  'data_list[{}]',
-                                  list_what='a list of class indices',
-                                  single_label=True)
+            raise AnnotationError(
+                path, '"data_list" must be a list, got '
+                f'{type(items).__name__}')
+        return self._json_entries(
+            items,
+            self.OPENMMLAB_KEYS,
+            'data_list[{}]',
+            list_what='a list of class indices',
+            single_label=True)
 
-    def _json_entries(self, items: list, keys: Sequence[str], where: str,
+    def _json_entries(self,
+                      items: list,
+                      keys: Sequence[str],
+                      where: str,
                       list_what: str,
                       single_label: bool = False) -> List[_RawEntry]:
         """Entries of a JSON list whose objects hold ``keys`` = (image,
@@ -234,8 +241,8 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             lists = []
             for key in (label_key, ignore_key):
                 value = item.get(key, [])
-                if single_label and isinstance(value, int) and not isinstance(
-                        value, bool):
+                if single_label and isinstance(
+                        value, int) and not isinstance(value, bool):
                     value = [value]  # single-label style entry
                 if not isinstance(value, list):
                     raise AnnotationError(
@@ -273,8 +280,7 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             else self._parse_json()
         given = self._metainfo.get('classes')
         if self._file_classes is not None:
-            if given is not None and tuple(given) != tuple(
-                    self._file_classes):
+            if given is not None and tuple(given) != tuple(self._file_classes):
                 raise AnnotationError(
                     self.ann_file, f'its metainfo.classes '
                     f'{list(self._file_classes)} differ from the `classes` '
@@ -301,8 +307,9 @@ class MultiLabelFolder(MultiLabelBaseDataset):
             labels = (sorted(positive), sorted(ignore))
             records.append((key, labels, raw.entry))
             infos.append(self._make_data_info(img_path, *labels))
-        return [infos[i] for i in
-                self._drop_duplicates(records, self.ann_file)]
+        return [
+            infos[i] for i in self._drop_duplicates(records, self.ann_file)
+        ]
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

@@ -112,7 +112,9 @@ class NUSWIDE(MultiLabelBaseDataset):
         # concept names come from a file: their label file stays in label_dir
         path, _ = self._confined_path(
             f'Labels_{concept}_{self.split.capitalize()}.txt',
-            self.concepts_file, f'concept {concept!r}', folder=self.label_dir,
+            self.concepts_file,
+            f'concept {concept!r}',
+            folder=self.label_dir,
             what='label file')
         return path
 
@@ -157,12 +159,11 @@ class NUSWIDE(MultiLabelBaseDataset):
         if not image_paths:
             raise AnnotationError(self.ann_file, 'lists no images')
         self.num_invalid_labels = 0
-        labels = np.stack(
-            [
-                self._read_label_column(concept, len(image_paths))
-                for concept in self.CLASSES
-            ],
-            axis=1)  # [N, C]
+        labels = np.stack([
+            self._read_label_column(concept, len(image_paths))
+            for concept in self.CLASSES
+        ],
+                          axis=1)  # [N, C]
         records, infos = [], []
         for line_no, (path, row) in enumerate(zip(image_paths, labels), 1):
             entry = f'line {line_no}'
@@ -171,8 +172,9 @@ class NUSWIDE(MultiLabelBaseDataset):
                      np.flatnonzero(row < 0).tolist())
             records.append((key, value, entry))
             infos.append(self._make_data_info(img_path, *value))
-        return [infos[i] for i in
-                self._drop_duplicates(records, self.ann_file)]
+        return [
+            infos[i] for i in self._drop_duplicates(records, self.ann_file)
+        ]
 
     def extra_repr(self) -> List[str]:
         return super().extra_repr() + [

@@ -31,8 +31,8 @@ __all__ = ['DECODE_ERRORS', 'decode_json_file', 'decoder_for', 'gc_paused']
 #: What :func:`decode_json_file` raises on a file that is not JSON of the
 #: expected type (``msgspec.ValidationError`` is a ``DecodeError``), or not
 #: UTF-8.
-DECODE_ERRORS: Tuple[Type[Exception], ...] = (msgspec.DecodeError,
-                                              UnicodeDecodeError)
+DECODE_ERRORS: Tuple[Type[Exception],
+                     ...] = (msgspec.DecodeError, UnicodeDecodeError)
 
 _DECODERS: dict = {}
 

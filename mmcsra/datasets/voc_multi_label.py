@@ -123,12 +123,14 @@ class VOCMultiLabel(MultiLabelBaseDataset):
             raise AnnotationError(path, 'lists no image ids')
         return ids
 
-    def _parse_xml(self, img_id: str,
-                   entry: str) -> Tuple[Set[int], Set[int]]:
+    def _parse_xml(self, img_id: str, entry: str) -> Tuple[Set[int], Set[int]]:
         """(positive, difficult-only-candidate) class indices of one image."""
         xml_path, _ = self._confined_path(
-            f'{img_id}.xml', self.image_set_path, entry,
-            folder=self.ann_prefix, what='annotation')
+            f'{img_id}.xml',
+            self.image_set_path,
+            entry,
+            folder=self.ann_prefix,
+            what='annotation')
         if not osp.isfile(xml_path):
             raise FileNotFoundError(
                 f'VOC annotation of image {img_id!r} (listed in '
@@ -169,8 +171,10 @@ class VOCMultiLabel(MultiLabelBaseDataset):
             records.append((key, labels, entry))
             infos.append(
                 self._make_data_info(img_path, *labels, img_id=img_id))
-        return [infos[i] for i in
-                self._drop_duplicates(records, self.image_set_path)]
+        return [
+            infos[i]
+            for i in self._drop_duplicates(records, self.image_set_path)
+        ]
 
     def extra_repr(self) -> List[str]:
         return [
@@ -179,5 +183,6 @@ class VOCMultiLabel(MultiLabelBaseDataset):
             f'Prefix of images: \t{self.img_prefix}',
             f'Prefix of annotations: \t{self.ann_prefix}',
             f'Difficult objects as: \t{self.difficult_as}',
-        ] + [line for line in super().extra_repr()
-             if line.startswith('Dropped')]
+        ] + [
+            line for line in super().extra_repr() if line.startswith('Dropped')
+        ]

@@ -83,8 +83,9 @@ class WIDERAttribute(MultiLabelBaseDataset):
                  test_mode: bool = False,
                  **kwargs):
         self.split = check_choice('split', split, self.SPLITS)
-        self.unspecified_as = resolve_uncertain_policy(
-            'unspecified_as', unspecified_as, test_mode)
+        self.unspecified_as = resolve_uncertain_policy('unspecified_as',
+                                                       unspecified_as,
+                                                       test_mode)
         if ann_file is None:
             file_split = 'test' if split == 'test' else 'trainval'
             ann_file = osp.join('Annotations',
@@ -191,10 +192,10 @@ class WIDERAttribute(MultiLabelBaseDataset):
             for j, target in enumerate(image['targets']):
                 bbox, gt_label, gt_ignore = self._target_labels(
                     target, f'image {file_name!r}, target {j}')
-                targets.append((tuple(bbox), tuple(gt_label),
-                                tuple(gt_ignore)))
-            records.append((key, (image.get('scene_id'), tuple(targets)),
-                            entry))
+                targets.append(
+                    (tuple(bbox), tuple(gt_label), tuple(gt_ignore)))
+            records.append(
+                (key, (image.get('scene_id'), tuple(targets)), entry))
             samples.append([
                 self._make_data_info(
                     img_path,
@@ -218,9 +219,9 @@ class WIDERAttribute(MultiLabelBaseDataset):
 
     def _describe_image(self, value) -> str:
         scene_id, targets = value
-        people = '; '.join(
-            f'bbox {list(bbox)} ' + self._describe_labels((label, ignore))
-            for bbox, label, ignore in targets)
+        people = '; '.join(f'bbox {list(bbox)} ' +
+                           self._describe_labels((label, ignore))
+                           for bbox, label, ignore in targets)
         return f'scene_id {scene_id}, {len(targets)} target(s) [{people}]'
 
     def extra_repr(self) -> List[str]:

@@ -65,7 +65,9 @@ class AtomicLocalBackend(LocalBackend):
         with atomic_open(filepath, 'wb') as f:
             f.write(obj)
 
-    def put_text(self, obj: str, filepath: Union[str, Path],
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
         os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
         with atomic_open(filepath, 'w', encoding=encoding) as f:

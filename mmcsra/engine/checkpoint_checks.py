@@ -90,9 +90,9 @@ def _model_key(key: str) -> str:
     return re.sub(r'^module\.', '', key)
 
 
-def shape_mismatches(model_state: Dict[str, torch.Tensor],
-                     state_dict: Dict[str, object]
-                     ) -> List[Tuple[str, str, tuple, tuple]]:
+def shape_mismatches(
+        model_state: Dict[str, torch.Tensor],
+        state_dict: Dict[str, object]) -> List[Tuple[str, str, tuple, tuple]]:
     """``[(checkpoint key, model key, checkpoint shape, model shape)]``."""
     found = []
     for key, value in state_dict.items():
@@ -136,8 +136,10 @@ def check_checkpoint_shapes(model: nn.Module,
     prefixes = tuple(f'{name}.' for name in modules)
     model_state = model.state_dict()
     if any(key in checkpoint for key in STATE_DICT_KEYS):
-        state_dicts = [checkpoint[key] for key in STATE_DICT_KEYS
-                       if isinstance(checkpoint.get(key), dict)]
+        state_dicts = [
+            checkpoint[key] for key in STATE_DICT_KEYS
+            if isinstance(checkpoint.get(key), dict)
+        ]
     else:
         state_dicts = [checkpoint]
 
@@ -192,7 +194,6 @@ def check_checkpoint_shapes(model: nn.Module,
     return dropped
 
 
-
 # ------------------------------------------------------------ class order
 def check_class_order(expected: Optional[Sequence[str]],
                       found: Optional[Sequence[str]],
@@ -237,8 +238,9 @@ def check_class_order(expected: Optional[Sequence[str]],
     found = [str(c) for c in found]
     if expected == found:
         return True
-    first = next((i for i, (a, b) in enumerate(zip(expected, found))
-                  if a != b), min(len(expected), len(found)))
+    first = next(
+        (i for i, (a, b) in enumerate(zip(expected, found)) if a != b),
+        min(len(expected), len(found)))
 
     def at(names, i):
         return repr(names[i]) if i < len(names) else '(none: list ends)'
@@ -265,8 +267,8 @@ def checkpoint_classes(checkpoint: dict) -> Optional[List[str]]:
     """``meta['dataset_meta']['classes']`` of a checkpoint, or None."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
-    classes = dataset_meta.get('classes') if isinstance(
-        dataset_meta, dict) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta,
+                                                        dict) else None
     if not classes:
         return None
     return [str(c) for c in classes]
@@ -287,19 +289,24 @@ def loaded_state_dict(checkpoint: dict) -> dict:
     return checkpoint
 
 
-def key_mismatches(model: nn.Module,
-                   state_dict: Dict[str, object]
-                   ) -> Tuple[List[str], List[str]]:
+def key_mismatches(
+        model: nn.Module,
+        state_dict: Dict[str, object]) -> Tuple[List[str], List[str]]:
     """``(missing, unexpected)`` model key names, sorted.
 
     ``missing``: the model's state keys the checkpoint lacks;
     ``unexpected``: checkpoint keys (``module.`` stripped) the model lacks.
     ``data_preprocessor.`` keys are ignored on both sides.
     """
-    mine = {k for k in model.state_dict()
-            if not k.startswith(IGNORED_KEY_PREFIXES)}
-    theirs = {_model_key(k) for k in state_dict
-              if not _model_key(k).startswith(IGNORED_KEY_PREFIXES)}
+    mine = {
+        k
+        for k in model.state_dict() if not k.startswith(IGNORED_KEY_PREFIXES)
+    }
+    theirs = {
+        _model_key(k)
+        for k in state_dict
+        if not _model_key(k).startswith(IGNORED_KEY_PREFIXES)
+    }
     return sorted(mine - theirs), sorted(theirs - mine)
 
 
@@ -309,12 +316,13 @@ def _names(keys: List[str]) -> str:
     return shown + (f', ... ({more} more)' if more > 0 else '')
 
 
-def check_checkpoint_keys(model: nn.Module,
-                          checkpoint: dict,
-                          filename: Optional[str] = None,
-                          allow_partial: bool = False,
-                          expected_missing: Sequence[str] = ()
-                          ) -> Tuple[List[str], List[str]]:
+def check_checkpoint_keys(
+    model: nn.Module,
+    checkpoint: dict,
+    filename: Optional[str] = None,
+    allow_partial: bool = False,
+    expected_missing: Sequence[str] = ()
+) -> Tuple[List[str], List[str]]:
     """Raise unless the loaded state dict has exactly the model's keys.
 
     Args:
@@ -334,14 +342,14 @@ def check_checkpoint_keys(model: nn.Module,
             ``allow_partial``.
     """
     where = f'checkpoint {filename!r}' if filename else 'the checkpoint'
-    missing, unexpected = key_mismatches(model,
-                                         loaded_state_dict(checkpoint))
+    missing, unexpected = key_mismatches(model, loaded_state_dict(checkpoint))
     skip = set(expected_missing)
     missing = [k for k in missing if k not in skip]
     if not missing and not unexpected:
         return missing, unexpected
-    total = len([k for k in model.state_dict()
-                 if not k.startswith(IGNORED_KEY_PREFIXES)])
+    total = len([
+        k for k in model.state_dict() if not k.startswith(IGNORED_KEY_PREFIXES)
+    ])
     lines = []
     if missing:
         lines.append(f'  {len(missing)} of the model\'s {total} keys are not '
@@ -353,8 +361,10 @@ def check_checkpoint_keys(model: nn.Module,
     message = (f'{where} does not match the model\'s parameters:\n' +
                '\n'.join(lines))
     if allow_partial:
-        print_log(f'{message}\nloading it anyway (allow_partial)',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'{message}\nloading it anyway (allow_partial)',
+            logger='current',
+            level=logging.WARNING)
         return missing, unexpected
     raise CheckpointKeyError(
         f'{message}\nIs it the checkpoint of this config? To load it '
@@ -366,8 +376,8 @@ def check_checkpoint_keys(model: nn.Module,
 def check_checkpoint_fits(model: nn.Module,
                           checkpoint: dict,
                           filename: Optional[str] = None,
-                          datasets_classes: Sequence[
-                              Tuple[str, Optional[Sequence[str]]]] = (),
+                          datasets_classes: Sequence[Tuple[
+                              str, Optional[Sequence[str]]]] = (),
                           allow_partial: bool = False,
                           reinit_head: bool = False,
                           resume: bool = False) -> List[str]:
@@ -389,17 +399,24 @@ def check_checkpoint_fits(model: nn.Module,
     """
     where = f'checkpoint {filename!r}' if filename else 'the checkpoint'
     dropped = check_checkpoint_shapes(
-        model, checkpoint, filename=filename, reinit_head=reinit_head,
+        model,
+        checkpoint,
+        filename=filename,
+        reinit_head=reinit_head,
         resume=resume)
     check_checkpoint_keys(
-        model, checkpoint, filename=filename, allow_partial=allow_partial,
+        model,
+        checkpoint,
+        filename=filename,
+        allow_partial=allow_partial,
         expected_missing=dropped)
     if reinit_head and not resume:
         if datasets_classes:
             print_log(
                 f'load_from_reinit_head: the class names of {where} are not '
                 "compared with the datasets' (the head is trained anew)",
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
         return dropped
     found = checkpoint_classes(checkpoint)
     if found is None:

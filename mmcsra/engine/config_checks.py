@@ -43,8 +43,7 @@ from mmengine.model import is_model_wrapper
 
 __all__ = [
     'ConfigError', 'check_num_classes', 'check_feature_channels',
-    'check_runner_config', 'built_datasets',
-    'DRY_RUN_SIZES'
+    'check_runner_config', 'built_datasets', 'DRY_RUN_SIZES'
 ]
 
 #: image sides of the dry forward, tried in order
@@ -121,8 +120,9 @@ def check_num_classes(model: nn.Module, datasets: Dict[str, object]) -> None:
             continue
         for key, value in counts.items():
             if value != len(classes):
-                mismatches.setdefault((key, value, classes), []).append(
-                    f'{split} ({type(dataset).__name__})')
+                mismatches.setdefault(
+                    (key, value, classes),
+                    []).append(f'{split} ({type(dataset).__name__})')
     problems = []
     for (key, value, classes), where in mismatches.items():
         shown = ', '.join(map(repr, classes[:10]))
@@ -133,8 +133,9 @@ def check_num_classes(model: nn.Module, datasets: Dict[str, object]) -> None:
             f'{"s have" if len(where) > 1 else " has"} {len(classes)} '
             f'classes ({shown}): set {key}={len(classes)}')
     if not problems and len(set(counts.values())) > 1:
-        problems.append('the model disagrees with itself: ' + ', '.join(
-            f'{key} = {value}' for key, value in counts.items()))
+        problems.append('the model disagrees with itself: ' +
+                        ', '.join(f'{key} = {value}'
+                                  for key, value in counts.items()))
     if problems:
         raise ConfigError('the number of classes does not match:\n  ' +
                           '\n  '.join(problems))
@@ -172,16 +173,18 @@ def feature_channels(x) -> Optional[int]:
 
 
 def _layout(x: torch.Tensor) -> str:
-    return {2: '(B, D)', 3: '(B, N, D) tokens', 4: '(B, D, H, W)'}.get(
-        x.dim(), f'{x.dim()}-d')
+    return {
+        2: '(B, D)',
+        3: '(B, N, D) tokens',
+        4: '(B, D, H, W)'
+    }.get(x.dim(), f'{x.dim()}-d')
 
 
 def _as_tuple(feats) -> tuple:
     return (feats, ) if isinstance(feats, torch.Tensor) else tuple(feats)
 
 
-def _compare(key: str, expected, feats: tuple, source: str,
-             size: int) -> None:
+def _compare(key: str, expected, feats: tuple, source: str, size: int) -> None:
     """Raise if ``expected`` in_channels do not match ``feats``."""
     if expected is None:
         return
@@ -246,8 +249,8 @@ def check_feature_channels(model: nn.Module,
         model.eval()
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):
             for size in sizes:
-                x = torch.zeros(1, _input_channels(model), size, size,
-                                device=device)
+                x = torch.zeros(
+                    1, _input_channels(model), size, size, device=device)
                 try:
                     feats = _as_tuple(backbone(x))
                 except Exception as err:  # noqa: BLE001 - reported below
@@ -296,8 +299,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
-def check_runner_config(runner,
-                        sizes: Sequence[int] = DRY_RUN_SIZES) -> None:
+def check_runner_config(runner, sizes: Sequence[int] = DRY_RUN_SIZES) -> None:
     """All build-time checks of a runner whose loops are built.
 
     Raises:

@@ -122,5 +122,7 @@ def build_runner(cfg) -> Runner:
         print_log(
             f'runner_type={cfg.runner_type!r} is not a SafeRunner: resuming '
             'executes the config text stored in the checkpoint '
-            '(docs/security.md)', logger='current', level=logging.WARNING)
+            '(docs/security.md)',
+            logger='current',
+            level=logging.WARNING)
     return runner

@@ -77,10 +77,13 @@ def _numpy_core():
 
 
 def _numeric_scalar_types() -> List[type]:
-    return sorted({t for t in np.sctypeDict.values()
-                   if isinstance(t, type) and issubclass(t, np.generic)
-                   and np.dtype(t).kind in NUMERIC_KINDS},
-                  key=lambda t: t.__name__)
+    return sorted(
+        {
+            t
+            for t in np.sctypeDict.values() if isinstance(t, type)
+            and issubclass(t, np.generic) and np.dtype(t).kind in NUMERIC_KINDS
+        },
+        key=lambda t: t.__name__)
 
 
 def _numeric_dtype_classes() -> List[type]:
@@ -90,7 +93,8 @@ def _numeric_dtype_classes() -> List[type]:
     apply the dtype's pickled state; void, object, string and datetime
     dtype classes are deliberately absent.
     """
-    return sorted({type(np.dtype(t)) for t in _numeric_scalar_types()},
+    return sorted({type(np.dtype(t))
+                   for t in _numeric_scalar_types()},
                   key=lambda t: t.__name__)
 
 
@@ -369,8 +373,10 @@ def _pickle_streams(file: FileLike, name: str):
     if head.startswith(b'PK'):
         try:
             with zipfile.ZipFile(file) as archive:
-                members = [m for m in archive.namelist()
-                           if m == 'data.pkl' or m.endswith('/data.pkl')]
+                members = [
+                    m for m in archive.namelist()
+                    if m == 'data.pkl' or m.endswith('/data.pkl')
+                ]
                 if not members:
                     raise CorruptCheckpointError(
                         f'{name} is a zip file without data.pkl: not a '
@@ -478,8 +484,8 @@ def _getattr_allow_list() -> Dict[type, Set[str]]:
     from mmengine.optim.scheduler.param_scheduler import \
         OneCycleParamScheduler
     return {
-        HistoryBuffer: {'min', 'max', 'current', 'mean'} | set(
-            HistoryBuffer._statistics_methods),
+        HistoryBuffer: {'min', 'max', 'current', 'mean'}
+        | set(HistoryBuffer._statistics_methods),
         OneCycleParamScheduler: {'_annealing_cos', '_annealing_linear'},
     }
 
@@ -498,9 +504,9 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
             return getattr(owner, name)
     raise pickle.UnpicklingError(
         f'getattr({type(owner).__name__}, {name!r}) is not allowed in a '
-        'checkpoint: only ' + '; '.join(
-            f'{cls.__name__}.{{{", ".join(sorted(names))}}}'
-            for cls, names in _getattr_allow_list().items()) + ' are')
+        'checkpoint: only ' +
+        '; '.join(f'{cls.__name__}.{{{", ".join(sorted(names))}}}'
+                  for cls, names in _getattr_allow_list().items()) + ' are')
 
 
 def safe_checkpoint_globals() -> List[Any]:
@@ -571,8 +577,10 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
     return _torch_load_checked(filename, map_location)
 
 
-def safe_load_from_http(filename: str, map_location: Any = None,
-                        model_dir: Any = None, progress: bool = False) -> Any:
+def safe_load_from_http(filename: str,
+                        map_location: Any = None,
+                        model_dir: Any = None,
+                        progress: bool = False) -> Any:
     """mmengine's ``load_from_http`` with :func:`safe_torch_load`.
 
     mmengine downloads through ``torch.hub.load_state_dict_from_url``, whose
@@ -616,8 +624,10 @@ def _storage_from_bytes(data: bytes):
 def _dump_globals() -> Dict[str, Any]:
     """``'module.name' -> object`` a prediction dump may name."""
     import _codecs
-    found = {f'{obj.__module__}.{obj.__qualname__}': obj
-             for obj in _numpy_globals()}
+    found = {
+        f'{obj.__module__}.{obj.__qualname__}': obj
+        for obj in _numpy_globals()
+    }
     found.update({
         'collections.OrderedDict': collections.OrderedDict,
         'builtins.set': set,

@@ -25,7 +25,9 @@ def add_cfg_options_arg(parser: argparse.ArgumentParser) -> None:
     """Add ``--cfg-options key=value ...`` (parsed by mmengine's
     :class:`DictAction`)."""
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config settings, key=value (xxx=yyy format)')
 
 
@@ -33,8 +35,10 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--launcher`` (default ``'none'``) and ``--local_rank`` /
     ``--local-rank`` (default 0, passed by ``torch.distributed.launch``)."""
     parser.add_argument(
-        '--launcher', choices=list(LAUNCHERS),
-        default='none', help='job launcher')
+        '--launcher',
+        choices=list(LAUNCHERS),
+        default='none',
+        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 

@@ -68,8 +68,7 @@ def hub_cache_path(url: str) -> str:
     file torch hub's ``load_state_dict_from_url`` (used by mmengine's
     ``load_from_http``) reads if it exists."""
     from torch.hub import get_dir
-    return osp.join(get_dir(), 'checkpoints',
-                    osp.basename(urlparse(url).path))
+    return osp.join(get_dir(), 'checkpoints', osp.basename(urlparse(url).path))
 
 
 def _url_of(name: str) -> Optional[str]:
@@ -109,8 +108,8 @@ def _walk(node: Any, key: str) -> Iterator[Tuple[str, str]]:
             yield from _walk(value, f'{key}.{i}')
 
 
-def find_checkpoints(cfg, include_init_cfg: bool = True
-                     ) -> List[CheckpointRef]:
+def find_checkpoints(cfg,
+                     include_init_cfg: bool = True) -> List[CheckpointRef]:
     """Every checkpoint the config loads: ``Pretrained`` init_cfgs anywhere
     in ``cfg.model`` (applied when training starts) and ``load_from``.
 
@@ -178,7 +177,8 @@ def _unavailable_message(ref: CheckpointRef, reason: str,
     return '\n'.join(lines)
 
 
-def check_checkpoints_available(cfg, config: Optional[str] = None,
+def check_checkpoints_available(cfg,
+                                config: Optional[str] = None,
                                 include_init_cfg: bool = True,
                                 timeout: float = 10.0) -> List[CheckpointRef]:
     """Raise before anything is built if a checkpoint can not be read.
@@ -218,7 +218,8 @@ def check_checkpoints_available(cfg, config: Optional[str] = None,
     return refs
 
 
-def download_checkpoints(cfg, progress: bool = True
+def download_checkpoints(cfg,
+                         progress: bool = True
                          ) -> List[Tuple[CheckpointRef, str]]:
     """Download every URL checkpoint of ``cfg`` missing from torch hub's
     cache (see :func:`hub_cache_path`), checking that each loads with the

@@ -43,10 +43,10 @@ def indices_to_multi_hot(indices, num_classes: int) -> torch.Tensor:
     return vec
 
 
-def stack_multi_label_targets(data_samples: Sequence,
-                              num_classes: int,
-                              device=None
-                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+def stack_multi_label_targets(
+        data_samples: Sequence,
+        num_classes: int,
+        device=None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Dense targets and validity mask for a batch of data samples.
 
     Args:

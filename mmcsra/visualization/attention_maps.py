@@ -80,8 +80,8 @@ def build_image_pipeline(pipeline_cfg: Sequence[dict], from_file: bool):
     from mmengine.dataset import Compose
     from mmpretrain.registry import TRANSFORMS
 
-    if isinstance(pipeline_cfg, dict) or not isinstance(
-            pipeline_cfg, Sequence):
+    if isinstance(pipeline_cfg,
+                  dict) or not isinstance(pipeline_cfg, Sequence):
         raise TypeError('the test pipeline must be a list of transform '
                         f'dicts, got {type(pipeline_cfg).__name__}')
     transforms = [copy.deepcopy(t) for t in pipeline_cfg]
@@ -122,8 +122,10 @@ def _class_names_from_cfg(cfg) -> Optional[Tuple[str, ...]]:
     return None
 
 
-def load_csra_model(config, checkpoint: Optional[str] = None,
-                    device: str = 'cpu', cfg_options: Optional[dict] = None):
+def load_csra_model(config,
+                    checkpoint: Optional[str] = None,
+                    device: str = 'cpu',
+                    cfg_options: Optional[dict] = None):
     """Build the config's model, load ``checkpoint`` and attach its metadata.
 
     The checkpoint is read with mmcsra's ``weights_only`` allow-list. Class
@@ -157,8 +159,8 @@ def load_csra_model(config, checkpoint: Optional[str] = None,
     model = MODELS.build(model_cfg)
     meta = {}
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu',
-                               strict=True)
+        ckpt = load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=True)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     dataset_meta = dict(meta.get('dataset_meta') or {})
     if not dataset_meta.get('classes'):
@@ -257,8 +259,8 @@ def compute_attention_maps(model,
     if score_map and temperature is not None:
         raise ValueError('temperature applies to attention maps, not to '
                          'score maps (score_map=True)')
-    if isinstance(head, bool) or not isinstance(head, int) or not (
-            0 <= head < csra.num_heads):
+    if isinstance(head, bool) or not isinstance(
+            head, int) or not (0 <= head < csra.num_heads):
         raise ValueError(f'head must be an int in [0, {csra.num_heads}), '
                          f'got {head!r}')
     if temperature is not None:
@@ -283,8 +285,8 @@ def compute_attention_maps(model,
         if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
             raise TypeError('img must be a path or an (H, W[, 3]) array, got '
                             f'{type(img).__name__}')
-        sample = dict(img=img, img_shape=img.shape[:2],
-                      ori_shape=img.shape[:2])
+        sample = dict(
+            img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
     data = pipeline(sample)
     inputs = data['inputs']  # [3, H, W] (uint8 as packed)
     batch = model.data_preprocessor(
@@ -305,7 +307,9 @@ def compute_attention_maps(model,
     input_hw = tuple(batch['inputs'].shape[-2:])
     h, w = _feature_grid(x, maps.size(-1), input_hw)
     maps = F.interpolate(
-        maps.float().view(1, -1, h, w), size=input_hw, mode='bilinear',
+        maps.float().view(1, -1, h, w),
+        size=input_hw,
+        mode='bilinear',
         align_corners=False)[0]  # [C, H, W]
 
     names = None
@@ -387,28 +391,30 @@ def show_attention(image: np.ndarray,
     fig = Figure(figsize=(fig_w / DPI, fig_h / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, img_w / fig_w, img_h / fig_h))
-    ax.imshow(image, cmap='gray' if image.ndim == 2 else None,
-              interpolation='nearest', aspect='auto')
-    overlay = ax.imshow(amap, cmap=cmap, alpha=alpha,
-                        interpolation='nearest', aspect='auto')
+    ax.imshow(
+        image,
+        cmap='gray' if image.ndim == 2 else None,
+        interpolation='nearest',
+        aspect='auto')
+    overlay = ax.imshow(
+        amap, cmap=cmap, alpha=alpha, interpolation='nearest', aspect='auto')
     ax.set_axis_off()
     # the bar stops 6 px short of the image's ends so its end labels fit
-    cax = fig.add_axes(((img_w + 8) / fig_w, 6 / fig_h, 10 / fig_w,
-                        (img_h - 12) / fig_h))
+    cax = fig.add_axes(
+        ((img_w + 8) / fig_w, 6 / fig_h, 10 / fig_w, (img_h - 12) / fig_h))
     bar = fig.colorbar(overlay, cax=cax)
     bar.ax.tick_params(labelsize=6)
     if colorbar_label:
         bar.set_label(colorbar_label, fontsize=6)
-    fig.text(0.5, 1 - 3 / fig_h, title, ha='center',
-             va='top', fontsize=7)
+    fig.text(0.5, 1 - 3 / fig_h, title, ha='center', va='top', fontsize=7)
     if out_file is not None:
         os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
         fig.savefig(out_file, dpi=DPI, format='png')
     return fig
 
 
-def attention_map_filename(stem: str, class_name: str, kind: str,
-                           head: int, temperature: Optional[float]) -> str:
+def attention_map_filename(stem: str, class_name: str, kind: str, head: int,
+                           temperature: Optional[float]) -> str:
     """``{stem}_{class}_attention_T{T}_h{head}.png`` or
     ``{stem}_{class}_score_h{head}.png`` (unsafe characters become ``-``).
     """
@@ -418,7 +424,9 @@ def attention_map_filename(stem: str, class_name: str, kind: str,
     return f'{stem}_{safe}_attention_T{temperature:g}_h{head}.png'
 
 
-def save_attention_maps(result: dict, out_dir: str, stem: str = 'image',
+def save_attention_maps(result: dict,
+                        out_dir: str,
+                        stem: str = 'image',
                         zoom: Optional[int] = None) -> Dict[int, str]:
     """Write one PNG per map of :func:`compute_attention_maps`' result.
 
@@ -444,16 +452,23 @@ def save_attention_maps(result: dict, out_dir: str, stem: str = 'image',
             out_dir,
             attention_map_filename(stem, name, result['kind'], head,
                                    result['temperature']))
-        show_attention(result['image'], amap, title, path, zoom=zoom,
-                       colorbar_label=label)
+        show_attention(
+            result['image'],
+            amap,
+            title,
+            path,
+            zoom=zoom,
+            colorbar_label=label)
         written[index] = path
     return written
 
 
-def save_attention_grid(results: Sequence[dict], out_file: str,
-                        panel_px: int = 128, titles: Optional[
-                            Sequence[str]] = None,
-                        cmap: str = 'jet', alpha: float = 0.5,
+def save_attention_grid(results: Sequence[dict],
+                        out_file: str,
+                        panel_px: int = 128,
+                        titles: Optional[Sequence[str]] = None,
+                        cmap: str = 'jet',
+                        alpha: float = 0.5,
                         colours: Optional[int] = 256) -> str:
     """One PNG of several images, each followed by its per-class maps.
 
@@ -491,8 +506,9 @@ def save_attention_grid(results: Sequence[dict], out_file: str,
     rows = len(results)
     cols = 1 + max(len(r['maps']) for r in results)
     title_px = 22  # two lines of 6 pt text
-    fig = Figure(figsize=(cols * panel_px / DPI,
-                          rows * (panel_px + title_px) / DPI), dpi=DPI)
+    fig = Figure(
+        figsize=(cols * panel_px / DPI, rows * (panel_px + title_px) / DPI),
+        dpi=DPI)
     FigureCanvasAgg(fig)
     cell_w, cell_h = 1 / cols, 1 / rows
     img_h = panel_px / (panel_px + title_px) * cell_h
@@ -508,11 +524,19 @@ def save_attention_grid(results: Sequence[dict], out_file: str,
             ax = fig.add_axes((c * cell_w, bottom, cell_w, img_h))
             ax.imshow(image, interpolation='bilinear', aspect='auto')
             if amap is not None:
-                ax.imshow(amap, cmap=cmap, alpha=alpha,
-                          interpolation='bilinear', aspect='auto')
+                ax.imshow(
+                    amap,
+                    cmap=cmap,
+                    alpha=alpha,
+                    interpolation='bilinear',
+                    aspect='auto')
             ax.set_axis_off()
-            fig.text((c + 0.5) * cell_w, bottom + cell_h - 2 / (
-                rows * (panel_px + title_px)), title, ha='center', va='top',
+            fig.text(
+                (c + 0.5) * cell_w,
+                bottom + cell_h - 2 / (rows * (panel_px + title_px)),
+                title,
+                ha='center',
+                va='top',
                 fontsize=6)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     if colours is None:

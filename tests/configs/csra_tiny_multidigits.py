@@ -11,17 +11,25 @@ model = dict(
 
 max_epochs = 3
 _tiny = dict(canvas_size=32, digit_size=(8, 16))
-train_dataloader = dict(
-    batch_size=16, dataset=dict(num_samples=64, **_tiny))
-val_dataloader = dict(
-    batch_size=16, dataset=dict(num_samples=32, **_tiny))
+train_dataloader = dict(batch_size=16, dataset=dict(num_samples=64, **_tiny))
+val_dataloader = dict(batch_size=16, dataset=dict(num_samples=32, **_tiny))
 test_dataloader = val_dataloader
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
-         eta_min=1e-4, convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=0.1,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        eta_min=1e-4,
+        convert_to_iter_based=True),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 

@@ -59,15 +59,17 @@ def canvases(tmp_path_factory):
     return dict(folder=str(folder), paths=paths, images=images)
 
 
-@pytest.mark.parametrize('rule, expected', [
-    (dict(thr=0.5), [0, 2, 6, 4, 8]),
-    (dict(thr=0.7), [0, 2, 6]),
-    (dict(thr=0.96), []),
-    (dict(topk=3), [0, 2, 6]),
-    (dict(topk=1), [0]),
-    (dict(), [0, 2, 6, 4, 8]),  # the head's default rule, thr = 0.5
-    (dict(thr_file=True), [2, 6, 8, 3, 1]),
-])
+@pytest.mark.parametrize(
+    'rule, expected',
+    [
+        (dict(thr=0.5), [0, 2, 6, 4, 8]),
+        (dict(thr=0.7), [0, 2, 6]),
+        (dict(thr=0.96), []),
+        (dict(topk=3), [0, 2, 6]),
+        (dict(topk=1), [0]),
+        (dict(), [0, 2, 6, 4, 8]),  # the head's default rule, thr = 0.5
+        (dict(thr_file=True), [2, 6, 8, 3, 1]),
+    ])
 def test_label_sets(fixed_model, canvases, tmp_path, rule, expected):
     if rule.get('thr_file'):
         rule = dict(thr_file=str(tmp_path / 'thr.json'))
@@ -78,16 +80,15 @@ def test_label_sets(fixed_model, canvases, tmp_path, rule, expected):
     for result in results:
         assert result['labels'] == expected
         assert result['classes'] == [DIGIT_CLASSES[i] for i in expected]
-        np.testing.assert_allclose(result['scores'],
-                                   [SCORES[i] for i in expected], atol=1e-6)
+        np.testing.assert_allclose(
+            result['scores'], [SCORES[i] for i in expected], atol=1e-6)
         np.testing.assert_allclose(result['pred_score'], SCORES, atol=1e-6)
 
 
 def test_topk_ties_go_to_the_lower_class_index(fixed_model, canvases):
     model = copy.deepcopy(fixed_model)
     with torch.no_grad():
-        model.head.fc.bias.copy_(torch.tensor([0., 1, 1, 0, 1, 0, 0, 0, 0,
-                                               0]))
+        model.head.fc.bias.copy_(torch.tensor([0., 1, 1, 0, 1, 0, 0, 0, 0, 0]))
     inferencer = MultiLabelInferencer(model, topk=4)
     [result] = inferencer(canvases['paths'][0])
     assert result['labels'] == [1, 2, 4, 0]
@@ -101,12 +102,16 @@ def test_disk_images_equal_the_in_memory_dataset(canvases):
     with torch.no_grad():
         model.head.fc.weight.normal_(std=0.5)
     dataset = DATASETS.build(
-        dict(type='MultiDigits', split='test', num_samples=3,
-             pipeline=model._config.test_dataloader.dataset.pipeline))
+        dict(
+            type='MultiDigits',
+            split='test',
+            num_samples=3,
+            pipeline=model._config.test_dataloader.dataset.pipeline))
     with torch.no_grad():
-        samples = model.test_step(
-            {k: [dataset[i][k] for i in range(3)]
-             for k in ('inputs', 'data_samples')})
+        samples = model.test_step({
+            k: [dataset[i][k] for i in range(3)]
+            for k in ('inputs', 'data_samples')
+        })
     expected = torch.stack([s.pred_score for s in samples])
     assert expected.std(dim=0).max() > 1e-3  # images score differently
 
@@ -132,8 +137,8 @@ def test_pipeline_adaptation(tmp_path):
     ]
     model._config = cfg
     inferencer = MultiLabelInferencer(model)
-    assert [type(t).__name__ for t in inferencer._load.transforms] == [
-        'LoadImageFromFileChecked']
+    assert [type(t).__name__ for t in inferencer._load.transforms
+            ] == ['LoadImageFromFileChecked']
     assert inferencer._load.transforms[0].on_error == 'raise'
     assert [type(t).__name__ for t in inferencer._transforms.transforms
             ] == ['Resize', 'PackInputs']
@@ -178,30 +183,35 @@ def test_infer_tool_json(fixed_model, canvases, tmp_path, capsys):
     """tools/infer.py with a checkpoint and a threshold file: the JSON."""
     ckpt = str(tmp_path / 'fixed.pth')
     torch.save(
-        dict(meta=dict(dataset_meta=dict(classes=DIGIT_CLASSES)),
-             state_dict=fixed_model.state_dict()), ckpt)
+        dict(
+            meta=dict(dataset_meta=dict(classes=DIGIT_CLASSES)),
+            state_dict=fixed_model.state_dict()), ckpt)
     thr_file = str(tmp_path / 'thr.json')
     save_thresholds(thr_file, PER_CLASS_THR, DIGIT_CLASSES)
     out = str(tmp_path / 'results.json')
     tool = runpy.run_path(osp.join(TOOLS, 'infer.py'))
-    tool['main']([canvases['folder'], GAP_CFG, ckpt, '--thr-file', thr_file,
-                  '--out', out, '--batch-size', '2'])
+    tool['main']([
+        canvases['folder'], GAP_CFG, ckpt, '--thr-file', thr_file, '--out',
+        out, '--batch-size', '2'
+    ])
     printed = capsys.readouterr().out
     assert f"{canvases['paths'][0]}: two (0.900), six (0.800)" in printed
 
     with open(out) as f:
         doc = json.load(f)
-    assert set(doc) == {'format', 'rule', 'classes', 'results', 'config',
-                        'checkpoint'}
+    assert set(doc) == {
+        'format', 'rule', 'classes', 'results', 'config', 'checkpoint'
+    }
     assert doc['format'] == PREDICTIONS_FORMAT
-    assert doc['rule'] == dict(type='thr_file', path=thr_file,
-                               thresholds=PER_CLASS_THR)
+    assert doc['rule'] == dict(
+        type='thr_file', path=thr_file, thresholds=PER_CLASS_THR)
     assert doc['classes'] == list(DIGIT_CLASSES)
     assert (doc['config'], doc['checkpoint']) == (GAP_CFG, ckpt)
     assert [r['img_path'] for r in doc['results']] == canvases['paths']
     for result in doc['results']:
-        assert set(result) == {'img_path', 'labels', 'classes', 'scores',
-                               'pred_score'}
+        assert set(result) == {
+            'img_path', 'labels', 'classes', 'scores', 'pred_score'
+        }
         assert result['labels'] == [2, 6, 8, 3, 1]
         assert result['classes'] == ['two', 'six', 'eight', 'three', 'one']
         assert len(result['pred_score']) == 10

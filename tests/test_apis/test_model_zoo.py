@@ -52,7 +52,10 @@ class WeightRecorder(Hook):
     def __init__(self):
         self.states = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.states.append({
             k: v.detach().clone()
@@ -91,13 +94,13 @@ def trained(tmp_path_factory):
             ema[key] = raw[key]
     ckpt = osp.join(work_dir, f'iter_{ITERS}.pth')
     assert osp.isfile(ckpt)
-    return dict(ckpt=ckpt, raw=raw, ema=ema, params=param_names,
-                work_dir=work_dir)
+    return dict(
+        ckpt=ckpt, raw=raw, ema=ema, params=param_names, work_dir=work_dir)
 
 
 def _check_name_and_hash(path: str, stem: str) -> None:
-    match = re.fullmatch(re.escape(stem) + r'_(\d{8})-([0-9a-f]{8})\.pth',
-                         path)
+    match = re.fullmatch(
+        re.escape(stem) + r'_(\d{8})-([0-9a-f]{8})\.pth', path)
     assert match, path
     today = datetime.date.today()
     allowed = {(today - datetime.timedelta(days=d)).strftime('%Y%m%d')
@@ -134,10 +137,13 @@ def test_publish_tool_ema(trained, tmp_path):
     assert files == [final]
     _check_name_and_hash(files[0], str(tmp_path / 'csra_demo'))
     # a fresh interpreter that imports nothing but torch loads it
-    fresh = subprocess.run(
-        [sys.executable, '-c', 'import sys, torch; ck = torch.load('
-         'sys.argv[1], weights_only=True); print(sorted(ck))', files[0]],
-        capture_output=True, text=True, timeout=300)
+    fresh = subprocess.run([
+        sys.executable, '-c', 'import sys, torch; ck = torch.load('
+        'sys.argv[1], weights_only=True); print(sorted(ck))', files[0]
+    ],
+                           capture_output=True,
+                           text=True,
+                           timeout=300)
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.strip() == "['meta', 'state_dict']"
     # while the training checkpoint needs mmcsra's allow-list (the check
@@ -174,8 +180,10 @@ def test_publish_with_config_checks_the_release_file(trained, tmp_path):
                                                  ClassOrderError)
     from mmcsra.apis import init_model
     tool = runpy.run_path(osp.join(TOOLS, 'publish_model.py'))
-    final = tool['main']([trained['ckpt'], str(tmp_path / 'ok.pth'),
-                          '--no-ema', '--config', DEMO_CFG])
+    final = tool['main']([
+        trained['ckpt'],
+        str(tmp_path / 'ok.pth'), '--no-ema', '--config', DEMO_CFG
+    ])
     model = init_model(DEMO_CFG, final)
     _assert_weights(model.state_dict(), trained['raw'])
 
@@ -184,15 +192,21 @@ def test_publish_with_config_checks_the_release_file(trained, tmp_path):
     classes[0], classes[1] = classes[1], classes[0]
     swapped.test_dataloader.dataset.metainfo = dict(classes=classes)
     with pytest.raises(ClassOrderError, match='position 0'):
-        publish_checkpoint(trained['ckpt'], str(tmp_path / 'swapped.pth'),
-                           ema=False, config=swapped)
+        publish_checkpoint(
+            trained['ckpt'],
+            str(tmp_path / 'swapped.pth'),
+            ema=False,
+            config=swapped)
     assert glob.glob(str(tmp_path / 'swapped*')) == []
 
     wider = Config.fromfile(DEMO_CFG)
     wider.model.head.num_classes = len(DIGIT_CLASSES) + 1
     with pytest.raises(CheckpointShapeError):
-        publish_checkpoint(trained['ckpt'], str(tmp_path / 'wider.pth'),
-                           ema=False, config=wider)
+        publish_checkpoint(
+            trained['ckpt'],
+            str(tmp_path / 'wider.pth'),
+            ema=False,
+            config=wider)
     assert glob.glob(str(tmp_path / 'wider*')) == []
     assert osp.isfile(trained['ckpt'])  # the input is never touched
 
@@ -217,16 +231,23 @@ def test_publish_meta_becomes_plain_python(tmp_path):
     """numpy scalars, ConfigDict and tuples in meta load without globals;
     a checkpoint without class names needs --dataset-type."""
     state = {'w': torch.arange(3.)}
-    meta = dict(best=np.float32(0.25), steps=np.int64(7),
-                hist=np.arange(2), cfg=ConfigDict(a=1, b=(1, 2)))
+    meta = dict(
+        best=np.float32(0.25),
+        steps=np.int64(7),
+        hist=np.arange(2),
+        cfg=ConfigDict(a=1, b=(1, 2)))
     src = str(tmp_path / 'in.pth')
     torch.save(dict(state_dict=state, meta=meta, optimizer={'lr': 1}), src)
     with pytest.raises(ValueError, match='--dataset-type'):
         publish_checkpoint(src, str(tmp_path / 'out.pth'))
-    path = publish_checkpoint(src, str(tmp_path / 'out.pth'),
-                              dataset_type='MultiDigits', date='20240101')
-    match = re.fullmatch(re.escape(str(tmp_path / 'out')) +
-                         r'_20240101-([0-9a-f]{8})\.pth', path)
+    path = publish_checkpoint(
+        src,
+        str(tmp_path / 'out.pth'),
+        dataset_type='MultiDigits',
+        date='20240101')
+    match = re.fullmatch(
+        re.escape(str(tmp_path / 'out')) + r'_20240101-([0-9a-f]{8})\.pth',
+        path)
     with open(path, 'rb') as f:
         assert hashlib.sha256(f.read()).hexdigest()[:8] == match.group(1)
     published = _plain_load(path)
@@ -244,7 +265,11 @@ def test_publish_meta_becomes_plain_python(tmp_path):
     (np.float64(1.5), 1.5),
     (np.bool_(True), True),
     ((np.int32(2), 'a'), (2, 'a')),
-    ({'k': [np.float32(0.5)]}, {'k': [0.5]}),
+    ({
+        'k': [np.float32(0.5)]
+    }, {
+        'k': [0.5]
+    }),
     (torch.tensor([1, 2]), [1, 2]),
 ])
 def test_to_plain_python(value, expected):
@@ -268,8 +293,7 @@ def test_index_lists_every_config_once():
     """Every method folder has a metafile imported by model-index.yml, and
     every config of a method folder is one indexed model."""
     with open(osp.join(REPO, 'model-index.yml')) as f:
-        imports = re.findall(r'^\s*-\s*(\S+metafile\.yml)\s*$', f.read(),
-                             re.M)
+        imports = re.findall(r'^\s*-\s*(\S+metafile\.yml)\s*$', f.read(), re.M)
     folders = _method_folders()
     assert sorted(imports) == sorted(
         osp.relpath(osp.join(d, 'metafile.yml'), REPO) for d in folders)
@@ -334,16 +358,18 @@ def test_list_models_patterns():
     names = list_models()
     assert names == sorted(names) and len(set(names)) == len(names)
     assert list_models('resnet101') == [
-        n for n in names if n.startswith('resnet101')]
+        n for n in names if n.startswith('resnet101')
+    ]
     assert {'resnet101_coco', 'resnet101_voc'} <= set(list_models('resnet101'))
     assert list_models('RESNET*voc') == [
-        n for n in names if n.startswith('resnet') and 'voc' in n]
+        n for n in names if n.startswith('resnet') and 'voc' in n
+    ]
     assert set(list_models('vit', exclude_patterns=['vit-b16'])) == {
-        n for n in names
-        if n.startswith('vit') and not n.startswith('vit-b16')}
+        n
+        for n in names if n.startswith('vit') and not n.startswith('vit-b16')
+    }
     with_results = list_models(task='Multi-Label Classification')
-    assert with_results == [
-        n for n in names if get_model_info(n).results]
+    assert with_results == [n for n in names if get_model_info(n).results]
 
 
 @functools.lru_cache()
@@ -396,8 +422,8 @@ def test_get_model_errors(tmp_path):
     with pytest.raises(ValueError, match='no model named'):
         get_model('resnet999_voc')
     with pytest.raises(FileNotFoundError):
-        get_model('resnet18_multidigits',
-                  pretrained=str(tmp_path / 'missing.pth'))
+        get_model(
+            'resnet18_multidigits', pretrained=str(tmp_path / 'missing.pth'))
 
 
 def test_get_model_local_round_trip(trained, tmp_path):
@@ -412,10 +438,13 @@ def test_get_model_local_round_trip(trained, tmp_path):
     torch.manual_seed(0)
     images = torch.rand(2, 3, 96, 96) * 255
     with torch.no_grad():
-        expected = reference(reference.data_preprocessor(
-            {'inputs': images})['inputs'], mode='tensor')
-        got = loaded(loaded.data_preprocessor(
-            {'inputs': copy.deepcopy(images)})['inputs'], mode='tensor')
+        expected = reference(
+            reference.data_preprocessor({'inputs': images})['inputs'],
+            mode='tensor')
+        got = loaded(
+            loaded.data_preprocessor({'inputs':
+                                      copy.deepcopy(images)})['inputs'],
+            mode='tensor')
     assert torch.equal(got, expected)
     # and the weights are the EMA ones, not the raw ones
     _assert_weights(loaded.state_dict(), trained['ema'])
@@ -431,8 +460,9 @@ def test_get_model_local_round_trip(trained, tmp_path):
 ])
 def test_bad_index_is_refused(tmp_path, models, message):
     (tmp_path / 'c.py').write_text('x = 1\n')
-    (tmp_path / 'metafile.yml').write_text(
-        'Collections:\n  - Name: A\nModels:\n' + models)
+    (tmp_path /
+     'metafile.yml').write_text('Collections:\n  - Name: A\nModels:\n' +
+                                models)
     (tmp_path / 'model-index.yml').write_text('Import:\n  - metafile.yml\n')
     with pytest.raises(ValueError, match=re.escape(message)):
         load_model_index(str(tmp_path / 'model-index.yml'))
@@ -445,7 +475,9 @@ def test_registered_in_mmpretrain_model_hub():
     register_to_mmpretrain()
     register_to_mmpretrain()  # idempotent
     assert set(mmpretrain.list_models('resnet18')) >= {
-        n.lower() for n in list_models('resnet18')}
+        n.lower()
+        for n in list_models('resnet18')
+    }
     model = mmpretrain.get_model('resnet18_multidigits')
     assert type(model.head).__name__ == 'CSRAHead'
     assert model.head.num_classes == 10
@@ -458,8 +490,8 @@ def test_old_model_names_still_resolve_with_a_warning():
     with pytest.warns(DeprecationWarning, match="now named 'resnet101_voc'"):
         info = get_model_info('csra_resnet101_voc')
     assert info.name == 'resnet101_voc'
-    assert info.config.endswith(osp.join('configs', 'csra',
-                                         'resnet101_voc.py'))
+    assert info.config.endswith(
+        osp.join('configs', 'csra', 'resnet101_voc.py'))
     with pytest.warns(DeprecationWarning):
         assert get_model_info('ml_decoder_efficientnetv2-s_mld-aam_voc'
                               ).name == 'efficientnetv2-s_mld-aam_voc'
@@ -478,8 +510,8 @@ def _fake_zoo(root, name):
         'Collections:\n  - Name: Fake\nModels:\n'
         f'  - {{Name: {name}, In Collection: Fake, '
         f'Config: configs/fake/{name}.py}}\n')
-    (root / 'model-index.yml').write_text(
-        'Import:\n  - configs/fake/metafile.yml\n')
+    (root /
+     'model-index.yml').write_text('Import:\n  - configs/fake/metafile.yml\n')
     return str(root)
 
 
@@ -488,11 +520,14 @@ def _distribution(site, url, editable):
     dist-info``) whose PEP 610 ``direct_url.json`` points at ``url``."""
     info = site / 'mmcsra-0.0.test.dist-info'
     info.mkdir(parents=True)
-    (info / 'METADATA').write_text(
-        'Metadata-Version: 2.1\nName: mmcsra\nVersion: 0.0.test\n')
+    (info / 'METADATA'
+     ).write_text('Metadata-Version: 2.1\nName: mmcsra\nVersion: 0.0.test\n')
     dir_info = {'editable': True} if editable else {}
     (info / 'direct_url.json').write_text(
-        json.dumps({'url': url, 'dir_info': dir_info}))
+        json.dumps({
+            'url': url,
+            'dir_info': dir_info
+        }))
     return importlib.metadata.PathDistribution(info)
 
 
@@ -512,8 +547,8 @@ def test_zoo_lookup_order(tmp_path):
     assert root == wheel_root
     index = load_model_index(osp.join(root, 'model-index.yml'))
     assert list(index) == ['from_wheel']
-    assert index['from_wheel'].config == osp.join(
-        wheel_root, 'configs', 'fake', 'from_wheel.py')
+    assert index['from_wheel'].config == osp.join(wheel_root, 'configs',
+                                                  'fake', 'from_wheel.py')
 
     (package / '.mim' / 'model-index.yml').unlink()  # not a wheel
     assert model_zoo.model_zoo_root(str(package), [editable]) == \
@@ -521,16 +556,16 @@ def test_zoo_lookup_order(tmp_path):
     assert model_zoo.model_zoo_root(str(package), []) == parent_root
     # a non-editable install, or an editable install of another checkout
     # (one that does not contain the imported package), is not used
-    for dist in (
-            _distribution(tmp_path / 'site2', checkout.as_uri(), False),
-            _distribution(tmp_path / 'site3', tmp_path.as_uri() + '/other',
-                          True)):
+    for dist in (_distribution(tmp_path / 'site2', checkout.as_uri(), False),
+                 _distribution(tmp_path / 'site3',
+                               tmp_path.as_uri() + '/other', True)):
         assert model_zoo.model_zoo_root(str(package), [dist]) == parent_root
     # the first distribution that is an editable install of it counts
     assert model_zoo.model_zoo_root(
-        str(package),
-        [_distribution(tmp_path / 'site4', checkout.as_uri(), False),
-         editable]) == editable_root
+        str(package), [
+            _distribution(tmp_path / 'site4', checkout.as_uri(), False),
+            editable
+        ]) == editable_root
 
 
 def test_zoo_not_found_lists_the_places(tmp_path):
@@ -553,9 +588,11 @@ def test_zoo_not_found_lists_the_places(tmp_path):
         'Install a wheel built from the repository (it ships them in '
         'mmcsra/.mim) or install a checkout with `pip install -e .`.',
     ]
-    with pytest.raises(FileNotFoundError, match=re.escape(
-            '2. editable install (direct_url.json): no mmcsra distribution '
-            'installed: not searched')):
+    with pytest.raises(
+            FileNotFoundError,
+            match=re.escape(
+                '2. editable install (direct_url.json): no mmcsra distribution '
+                'installed: not searched')):
         model_zoo.model_zoo_root(str(package), [])
 
 

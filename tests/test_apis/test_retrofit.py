@@ -42,8 +42,8 @@ def _cfg(config, work_dir, held_out_val=True):
 
 def test_retrofit_head_math_by_hand():
     head = CSRARetrofitHead(
-        head=dict(type='MultiLabelLinearClsHead', num_classes=2,
-                  in_channels=2),
+        head=dict(
+            type='MultiLabelLinearClsHead', num_classes=2, in_channels=2),
         lam=0.5)
     with torch.no_grad():
         head.head.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
@@ -58,11 +58,13 @@ def test_retrofit_head_math_by_hand():
 
 def test_negative_lambda_and_non_linear_head_are_refused():
     with pytest.raises(ValueError, match='lam'):
-        CSRARetrofitHead(head=dict(type='MultiLabelLinearClsHead',
-                                   num_classes=2, in_channels=2), lam=-0.1)
+        CSRARetrofitHead(
+            head=dict(
+                type='MultiLabelLinearClsHead', num_classes=2, in_channels=2),
+            lam=-0.1)
     with pytest.raises(TypeError, match='fc'):
-        CSRARetrofitHead(head=dict(type='CSRAHead', num_classes=2,
-                                   in_channels=2), lam=0.1)
+        CSRARetrofitHead(
+            head=dict(type='CSRAHead', num_classes=2, in_channels=2), lam=0.1)
 
 
 def test_unsupported_model_is_a_clear_error():
@@ -76,18 +78,25 @@ def test_unsupported_model_is_a_clear_error():
         check_retrofit_supported(dict(gap.model, type='BaseModel'))
 
 
-@pytest.mark.parametrize('backbone, lam', [
-    ('ResNet', 0.02), ('ResNetV1d', 0.02), ('mmpretrain.ResNeXt', 0.02),
-    ('SEResNet', 0.02), ('ResNet_CIFAR', 0.02), ('MobileNetV2', 0.2),
-    ('EfficientNet', 0.2), ('VisionTransformer', 0.2),
-    ('ResidualAttentionNet', 0.2)])
+@pytest.mark.parametrize('backbone, lam', [('ResNet', 0.02),
+                                           ('ResNetV1d', 0.02),
+                                           ('mmpretrain.ResNeXt', 0.02),
+                                           ('SEResNet', 0.02),
+                                           ('ResNet_CIFAR', 0.02),
+                                           ('MobileNetV2', 0.2),
+                                           ('EfficientNet', 0.2),
+                                           ('VisionTransformer', 0.2),
+                                           ('ResidualAttentionNet', 0.2)])
 def test_fixed_lambda_follows_table_1(backbone, lam):
     assert paper_fixed_lambda(dict(backbone=dict(type=backbone))) == lam
 
 
 def test_same_dataset_compares_the_data_source():
-    a = dict(type='ImageNet', data_root='d', ann_file='val.txt',
-             pipeline=[dict(type='A')])
+    a = dict(
+        type='ImageNet',
+        data_root='d',
+        ann_file='val.txt',
+        pipeline=[dict(type='A')])
     assert same_dataset(a, dict(a, pipeline=[dict(type='B')]))
     assert not same_dataset(a, dict(a, ann_file='test.txt'))
     assert not same_dataset(a, dict(a, data_prefix='other'))
@@ -101,20 +110,24 @@ def test_selecting_on_the_reported_split_is_refused(tiny_gap_run, tmp_path):
     ckpt = str(work_dir / 'epoch_2.pth')
     # the demo config's val loader is its test loader
     with pytest.raises(SameSplitError, match='allow-same-split'):
-        retrofit_csra(_cfg(config, tmp_path, held_out_val=False), ckpt,
-                      [0, 0.5])
+        retrofit_csra(
+            _cfg(config, tmp_path, held_out_val=False), ckpt, [0, 0.5])
     with pytest.raises(SameSplitError):
-        retrofit_csra(_cfg(config, tmp_path), ckpt, [0, 0.5],
-                      select_split='test', report_split='test')
-    result = retrofit_csra(_cfg(config, tmp_path, held_out_val=False), ckpt,
-                           [0, 0.5], allow_same_split=True)
+        retrofit_csra(
+            _cfg(config, tmp_path),
+            ckpt, [0, 0.5],
+            select_split='test',
+            report_split='test')
+    result = retrofit_csra(
+        _cfg(config, tmp_path, held_out_val=False),
+        ckpt, [0, 0.5],
+        allow_same_split=True)
     # same data: the λ = 0 sweep row is the baseline row, and it is recorded
     assert result['select'][0]['metrics'] == result['report']['baseline']
     assert result['same_data'] is True
 
 
-def test_lambda_is_chosen_on_val_and_reported_on_test(tiny_gap_run,
-                                                      tmp_path):
+def test_lambda_is_chosen_on_val_and_reported_on_test(tiny_gap_run, tmp_path):
     config, work_dir = tiny_gap_run
     ckpt = str(work_dir / 'epoch_2.pth')
 
@@ -135,8 +148,10 @@ def test_lambda_is_chosen_on_val_and_reported_on_test(tiny_gap_run,
     assert result['report']['baseline'] == original_test  # exactly
     assert result['metric'] == 'multi-label/mAP'
     # best λ: the argmax of the val sweep, smallest λ on ties
-    by_lam = {r['lam']: r['metrics'][result['metric']]
-              for r in result['select']}
+    by_lam = {
+        r['lam']: r['metrics'][result['metric']]
+        for r in result['select']
+    }
     best = max(by_lam.values())
     assert result['best_lam'] == min(lam for lam, v in by_lam.items()
                                      if v == best)
@@ -150,15 +165,15 @@ def test_written_retrofit_reproduces_the_report(tiny_gap_run, tmp_path):
     config, work_dir = tiny_gap_run
     ckpt = str(work_dir / 'epoch_2.pth')
     out_dir = tmp_path / 'retrofit'
-    proc = run_tool(['retrofit_csra.py', config, ckpt, '--lams', '0', '0.3',
-                     '1', '--out-dir', out_dir, '--out', tmp_path / 'r.json',
-                     '--cfg-options'] + OPTIONS)
-    table = [line for line in proc.stdout.splitlines()
-             if line.startswith('|')]
+    proc = run_tool([
+        'retrofit_csra.py', config, ckpt, '--lams', '0', '0.3', '1',
+        '--out-dir', out_dir, '--out', tmp_path / 'r.json', '--cfg-options'
+    ] + OPTIONS)
+    table = [line for line in proc.stdout.splitlines() if line.startswith('|')]
     header = [c.strip() for c in table[0].strip('|').split('|')]
     assert header[:4] == ['row', 'split', 'λ', 'mAP'] and len(header) <= 8
-    assert all(len(line.strip('|').split('|')) == len(header)
-               for line in table)
+    assert all(
+        len(line.strip('|').split('|')) == len(header) for line in table)
     # 3 sweep rows on val, then baseline, fixed and varying on test
     assert [line.split('|')[2].strip() for line in table[2:]] == \
         ['val'] * 3 + ['test'] * 3
@@ -221,39 +236,54 @@ def _photo_folders(root):
                 img = Image.open(path).convert('RGBA')
                 canvas = Image.new('RGBA', img.size, (128, 128, 128, 255))
                 canvas.alpha_composite(img)
-                canvas.convert('RGB').resize((64, 64)).save(
-                    out / (path.stem + '.jpg'))
+                canvas.convert('RGB').resize(
+                    (64, 64)).save(out / (path.stem + '.jpg'))
             start += n
     return root
 
 
 def _single_label_cfg(root, work_dir):
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='Resize', scale=(64, 64)),
-                dict(type='PackInputs')]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(64, 64)),
+        dict(type='PackInputs')
+    ]
 
     def loader(split):
-        return dict(batch_size=5, num_workers=0,
-                    sampler=dict(type='DefaultSampler', shuffle=False),
-                    dataset=dict(type='CustomDataset',
-                                 data_root=str(root),
-                                 data_prefix=split, pipeline=pipeline))
+        return dict(
+            batch_size=5,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=str(root),
+                data_prefix=split,
+                pipeline=pipeline))
 
-    return Config(dict(
-        default_scope='mmpretrain',
-        model=dict(
-            type='ImageClassifier',
-            backbone=dict(type='ResNet', depth=18),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=3, in_channels=512,
-                      loss=dict(type='CrossEntropyLoss'), topk=(1, ))),
-        data_preprocessor=dict(num_classes=3, mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True),
-        train_dataloader=loader('train'), val_dataloader=loader('val'),
-        test_dataloader=loader('test'),
-        val_evaluator=dict(type='Accuracy', topk=(1, )),
-        test_evaluator=dict(type='Accuracy', topk=(1, )),
-        work_dir=str(work_dir)))
+    return Config(
+        dict(
+            default_scope='mmpretrain',
+            model=dict(
+                type='ImageClassifier',
+                backbone=dict(type='ResNet', depth=18),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead',
+                    num_classes=3,
+                    in_channels=512,
+                    loss=dict(type='CrossEntropyLoss'),
+                    topk=(1, ))),
+            data_preprocessor=dict(
+                num_classes=3,
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                to_rgb=True),
+            train_dataloader=loader('train'),
+            val_dataloader=loader('val'),
+            test_dataloader=loader('test'),
+            val_evaluator=dict(type='Accuracy', topk=(1, )),
+            test_evaluator=dict(type='Accuracy', topk=(1, )),
+            work_dir=str(work_dir)))
 
 
 def _features(model, cfg, split):
@@ -277,8 +307,10 @@ def test_single_label_top1_on_photos(tmp_path):
     root = _photo_folders(tmp_path / 'photos')
     cfg = _single_label_cfg(root, tmp_path / 'work')
     torch.manual_seed(0)
-    model = MODELS.build(dict(copy.deepcopy(cfg.model),
-                              data_preprocessor=cfg.data_preprocessor)).eval()
+    model = MODELS.build(
+        dict(
+            copy.deepcopy(cfg.model),
+            data_preprocessor=cfg.data_preprocessor)).eval()
     # a training-free linear classifier: nearest class mean of the GAP
     # features of the train split (w_c = mu_c, b_c = -|mu_c|^2 / 2)
     maps, labels = _features(model, cfg, 'train')
@@ -287,9 +319,10 @@ def test_single_label_top1_on_photos(tmp_path):
         model.head.fc.weight.copy_(means)
         model.head.fc.bias.copy_(-0.5 * (means**2).sum(1))
     ckpt = tmp_path / 'model.pth'
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=PHOTO_CLASSES))),
-               ckpt)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=PHOTO_CLASSES))), ckpt)
 
     lams = [0, 0.1, 0.5, 2]
     result = retrofit_csra(cfg, str(ckpt), lams)
@@ -326,8 +359,11 @@ def test_class_order_of_the_checkpoint_is_checked(tmp_path):
     cfg = _single_label_cfg(root, tmp_path / 'work')
     model = MODELS.build(copy.deepcopy(cfg.model))
     ckpt = tmp_path / 'model.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(
-        dataset_meta=dict(classes=('fish', 'birds', 'insects')))), ckpt)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=('fish', 'birds',
+                                                 'insects')))), ckpt)
     from mmcsra.engine.checkpoint_checks import ClassOrderError
     with pytest.raises(ClassOrderError, match="position 0: 'fish'"):
         retrofit_csra(cfg, str(ckpt), [0, 0.1])
@@ -338,23 +374,53 @@ def test_class_order_of_the_checkpoint_is_checked(tmp_path):
 #: the class's first name in MMPretrain's IMAGENET_CATEGORIES); the label
 #: is what the file name says
 IMAGENET_PHOTOS = {
-    'pink_flamingo': 'flamingo', 'peacock': 'peacock', 'magpie': 'magpie',
-    'tucan': 'toucan', 'vulture': 'vulture', 'ostrich': 'ostrich',
-    'pelican': 'pelican', 'gander': 'goose', 'hen': 'hen', 'rooster': 'cock',
-    'rainbow-lorikeet': 'lorikeet', 'zebra': 'zebra', 'tiger': 'tiger',
-    'lion': 'lion', 'hippopotamus': 'hippopotamus', 'gorilla': 'gorilla',
-    'chimp': 'chimpanzee', 'koala': 'koala', 'wombat': 'wombat',
-    'beaver': 'beaver', 'otter': 'otter', 'orca': 'killer whale',
-    'sea_lion': 'sea lion', 'bison': 'bison', 'ram': 'ram',
-    'dromedary': 'Arabian camel', 'pig': 'hog', 'wildboar': 'wild boar',
-    'grasshopper': 'grasshopper', 'mantis': 'mantis',
-    'lionfish': 'lionfish', 'clownfish': 'anemone fish',
-    'pineapple': 'pineapple', 'banana': 'banana', 'strawberry': 'strawberry',
-    'orange': 'orange', 'lemon': 'lemon', 'pomegranate': 'pomegranate',
-    'apple_granny_smith': 'Granny Smith', 'broccoli': 'broccoli',
-    'mushroom': 'mushroom', 'pizza': 'pizza', 'hammer': 'hammer',
-    'basketball': 'basketball', 'soccer': 'soccer ball',
-    'tennis_ball': 'tennis ball', 'teapot': 'teapot',
+    'pink_flamingo': 'flamingo',
+    'peacock': 'peacock',
+    'magpie': 'magpie',
+    'tucan': 'toucan',
+    'vulture': 'vulture',
+    'ostrich': 'ostrich',
+    'pelican': 'pelican',
+    'gander': 'goose',
+    'hen': 'hen',
+    'rooster': 'cock',
+    'rainbow-lorikeet': 'lorikeet',
+    'zebra': 'zebra',
+    'tiger': 'tiger',
+    'lion': 'lion',
+    'hippopotamus': 'hippopotamus',
+    'gorilla': 'gorilla',
+    'chimp': 'chimpanzee',
+    'koala': 'koala',
+    'wombat': 'wombat',
+    'beaver': 'beaver',
+    'otter': 'otter',
+    'orca': 'killer whale',
+    'sea_lion': 'sea lion',
+    'bison': 'bison',
+    'ram': 'ram',
+    'dromedary': 'Arabian camel',
+    'pig': 'hog',
+    'wildboar': 'wild boar',
+    'grasshopper': 'grasshopper',
+    'mantis': 'mantis',
+    'lionfish': 'lionfish',
+    'clownfish': 'anemone fish',
+    'pineapple': 'pineapple',
+    'banana': 'banana',
+    'strawberry': 'strawberry',
+    'orange': 'orange',
+    'lemon': 'lemon',
+    'pomegranate': 'pomegranate',
+    'apple_granny_smith': 'Granny Smith',
+    'broccoli': 'broccoli',
+    'mushroom': 'mushroom',
+    'pizza': 'pizza',
+    'hammer': 'hammer',
+    'basketball': 'basketball',
+    'soccer': 'soccer ball',
+    'tennis_ball': 'tennis ball',
+    'teapot': 'teapot',
 }
 
 
@@ -366,8 +432,10 @@ def _imagenet_folder(root, size=224):
 
     index = {c.split(',')[0]: i for i, c in enumerate(IMAGENET_CATEGORIES)}
     stamps = tuxpaint_stamps_dir()
-    paths = {p.stem: p for p in sorted(stamps.rglob('*.png'))
-             if 'cartoon' not in p.parts}
+    paths = {
+        p.stem: p
+        for p in sorted(stamps.rglob('*.png')) if 'cartoon' not in p.parts
+    }
     lines = dict(val=[], test=[])
     for i, (stem, name) in enumerate(sorted(IMAGENET_PHOTOS.items())):
         split = ('val', 'test')[i % 2]
@@ -377,8 +445,8 @@ def _imagenet_folder(root, size=224):
         canvas.alpha_composite(img, ((side - img.width) // 2,
                                      (side - img.height) // 2))
         (root / split).mkdir(parents=True, exist_ok=True)
-        canvas.convert('RGB').resize((size, size), Image.BICUBIC).save(
-            root / split / f'{stem}.jpg')
+        canvas.convert('RGB').resize(
+            (size, size), Image.BICUBIC).save(root / split / f'{stem}.jpg')
         lines[split].append(f'{stem}.jpg {index[name]}')
     for split, rows in lines.items():
         (root / f'{split}.txt').write_text('\n'.join(rows) + '\n')
@@ -388,24 +456,34 @@ def _imagenet_folder(root, size=224):
 def _lite0_imagenet_cfg(root, work_dir):
     cfg = Config.fromfile(f'{CONFIGS}/_base_/models/efficientnet-lite0.py')
     cfg.model.neck = dict(type='GlobalAveragePooling')
-    cfg.model.head = dict(type='LinearClsHead', num_classes=1000,
-                          in_channels=1280, topk=(1, 5),
-                          loss=dict(type='CrossEntropyLoss'))
+    cfg.model.head = dict(
+        type='LinearClsHead',
+        num_classes=1000,
+        in_channels=1280,
+        topk=(1, 5),
+        loss=dict(type='CrossEntropyLoss'))
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 
     def loader(split):
-        return dict(batch_size=8, num_workers=0,
-                    sampler=dict(type='DefaultSampler', shuffle=False),
-                    dataset=dict(type='ImageNet', data_root=str(root),
-                                 ann_file=f'{split}.txt', data_prefix=split,
-                                 pipeline=pipeline))
+        return dict(
+            batch_size=8,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='ImageNet',
+                data_root=str(root),
+                ann_file=f'{split}.txt',
+                data_prefix=split,
+                pipeline=pipeline))
 
-    cfg.merge_from_dict(dict(
-        default_scope='mmpretrain', val_dataloader=loader('val'),
-        test_dataloader=loader('test'),
-        val_evaluator=dict(type='Accuracy', topk=(1, 5)),
-        test_evaluator=dict(type='Accuracy', topk=(1, 5)),
-        work_dir=str(work_dir)))
+    cfg.merge_from_dict(
+        dict(
+            default_scope='mmpretrain',
+            val_dataloader=loader('val'),
+            test_dataloader=loader('test'),
+            val_evaluator=dict(type='Accuracy', topk=(1, 5)),
+            test_evaluator=dict(type='Accuracy', topk=(1, 5)),
+            work_dir=str(work_dir)))
     return cfg
 
 
@@ -429,8 +507,7 @@ def test_imagenet_pretrained_lite0_top1_on_photos(tmp_path):
     weights = weights_pkg.EfficientnetLite0ModelFile.get_model_file_path()
     model = MODELS.build(copy.deepcopy(cfg.model))
     model.init_weights()  # the backbone, from pkg://
-    _, classifier = convert_efficientnet_lite_pytorch(
-        safe_torch_load(weights))
+    _, classifier = convert_efficientnet_lite_pytorch(safe_torch_load(weights))
     model.head.fc.load_state_dict(classifier)
     model.eval()
     ckpt = tmp_path / 'lite0_in1k.pth'
@@ -457,8 +534,8 @@ def test_imagenet_pretrained_lite0_top1_on_photos(tmp_path):
                 ref_logits.append(ref(data['inputs']))
                 fmap = model.backbone(data['inputs'])[-1]
                 w, b = model.head.fc.weight, model.head.fc.bias
-                scores.append(torch.einsum('ndhw,cd->nchw', fmap, w) +
-                              b[:, None, None])
+                scores.append(
+                    torch.einsum('ndhw,cd->nchw', fmap, w) + b[:, None, None])
                 labels += [int(s.gt_label) for s in data['data_samples']]
         return torch.cat(ref_logits), torch.cat(scores), torch.tensor(labels)
 
@@ -491,13 +568,19 @@ def test_vit_retrofit_adds_the_max_over_patch_tokens():
     the classifier's best patch token (the class token dropped)."""
     from mmcsra.apis.retrofit import retrofit_logits
     from mmpretrain.registry import MODELS
-    arch = dict(embed_dims=16, num_layers=2, num_heads=2,
-                feedforward_channels=32)
-    backbone = dict(type='VisionTransformer', arch=arch, img_size=32,
-                    patch_size=8, out_type='cls_token')
-    model_cfg = dict(type='ImageClassifier', backbone=backbone,
-                     head=dict(type='VisionTransformerClsHead', num_classes=3,
-                               in_channels=16))
+    arch = dict(
+        embed_dims=16, num_layers=2, num_heads=2, feedforward_channels=32)
+    backbone = dict(
+        type='VisionTransformer',
+        arch=arch,
+        img_size=32,
+        patch_size=8,
+        out_type='cls_token')
+    model_cfg = dict(
+        type='ImageClassifier',
+        backbone=backbone,
+        head=dict(
+            type='VisionTransformerClsHead', num_classes=3, in_channels=16))
     check_retrofit_supported(Config(dict(model=model_cfg)).model)
     torch.manual_seed(0)
     model = MODELS.build(model_cfg).eval()
@@ -522,16 +605,21 @@ def test_vit_retrofit_adds_the_max_over_patch_tokens():
     assert model.backbone.out_type == 'cls_token'  # restored
 
     with pytest.raises(ValueError, match='hidden_dim'):
-        check_retrofit_supported(Config(dict(model=dict(
-            model_cfg, head=dict(model_cfg['head'], hidden_dim=8)))).model)
+        check_retrofit_supported(
+            Config(
+                dict(
+                    model=dict(
+                        model_cfg, head=dict(model_cfg['head'],
+                                             hidden_dim=8)))).model)
 
 
-@pytest.mark.parametrize('config, lam', [
-    ('resnet/resnet50_8xb32_in1k.py', 0.02),
-    ('resnet/resnet101_8xb32_in1k.py', 0.02),
-    ('mobilenet_v2/mobilenet-v2_8xb32_in1k.py', 0.2),
-    ('efficientnet/efficientnet-b3_8xb32_in1k.py', 0.2),
-    ('vision_transformer/vit-base-p16_64xb64_in1k-384px.py', 0.2)])
+@pytest.mark.parametrize(
+    'config, lam',
+    [('resnet/resnet50_8xb32_in1k.py', 0.02),
+     ('resnet/resnet101_8xb32_in1k.py', 0.02),
+     ('mobilenet_v2/mobilenet-v2_8xb32_in1k.py', 0.2),
+     ('efficientnet/efficientnet-b3_8xb32_in1k.py', 0.2),
+     ('vision_transformer/vit-base-p16_64xb64_in1k-384px.py', 0.2)])
 def test_table_1_model_zoo_configs(config, lam):
     """The MMPretrain configs of Table 1's ImageNet rows (docs/tools.md):
     supported, their fixed λ, and their val loader (ImageNet val, the test
@@ -539,8 +627,8 @@ def test_table_1_model_zoo_configs(config, lam):
     import os.path as osp
 
     import mmpretrain
-    path = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
-                    config)
+    path = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'configs', config)
     if not osp.isfile(path):
         pytest.skip(f'this mmpretrain install ships no configs ({path})')
     cfg = Config.fromfile(path)

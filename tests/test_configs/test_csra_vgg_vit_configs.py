@@ -47,8 +47,10 @@ def _cfg(name: str) -> Config:
     return Config.fromfile(osp.join(CSRA_CONFIGS, f'{name}.py'))
 
 
-def _reference_csra(locations: torch.Tensor, weight: torch.Tensor,
-                    lam: float, temperature: float = 1.0) -> torch.Tensor:
+def _reference_csra(locations: torch.Tensor,
+                    weight: torch.Tensor,
+                    lam: float,
+                    temperature: float = 1.0) -> torch.Tensor:
     """The CSRA logits of one image, in float64.
 
     Args:
@@ -97,8 +99,8 @@ def test_forward_locations_and_csra_formula(name):
     assert scores.shape == (1, 1, classes, locations)
     expected = _reference_csra(patch_tokens, head.classifier.weight, lam)
     assert logits.shape == (1, classes)
-    torch.testing.assert_close(logits[0].double(), expected, rtol=1e-4,
-                               atol=1e-5)
+    torch.testing.assert_close(
+        logits[0].double(), expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize('name, hub_name, backbone_keys', [
@@ -154,8 +156,7 @@ def test_vit_b16_448_interpolates_pos_embed(ckpt_px):
     assert loaded.shape == (1, 28 * 28 + 1, dims)
     torch.testing.assert_close(loaded[0, 0], cls_value)  # class token kept
     torch.testing.assert_close(
-        loaded[0, 1:], channel_value.expand(28 * 28, dims), rtol=0,
-        atol=1e-5)
+        loaded[0, 1:], channel_value.expand(28 * 28, dims), rtol=0, atol=1e-5)
 
 
 def test_vit_b16_448_interpolates_a_ramp_along_columns():
@@ -190,8 +191,8 @@ def test_demo_configs_only_swap_the_model(name):
 
 def test_vit_demo_is_the_reduced_vit():
     backbone = _cfg('vit-b16_multidigits').model.backbone
-    assert backbone.arch == dict(embed_dims=192, num_layers=4, num_heads=3,
-                                 feedforward_channels=768)
+    assert backbone.arch == dict(
+        embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768)
     assert (backbone.img_size, backbone.patch_size) == (64, 8)
 
 
@@ -199,8 +200,11 @@ def test_vit_demo_is_the_reduced_vit():
 def test_demo_config_loss_falls(name, tmp_path):
     # one batch of 8 canvases seen at every iteration (AdamW, lr 1e-3)
     losses = train_few_iters(
-        osp.join(CSRA_CONFIGS, f'{name}.py'), str(tmp_path), max_iters=5,
-        num_samples=8, batch_size=8)
+        osp.join(CSRA_CONFIGS, f'{name}.py'),
+        str(tmp_path),
+        max_iters=5,
+        num_samples=8,
+        batch_size=8)
     assert len(losses) == 5
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0] - 0.05

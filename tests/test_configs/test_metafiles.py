@@ -30,7 +30,8 @@ def _method_folders():
 
 def test_every_method_folder_has_an_imported_metafile():
     assert sorted(_imported_metafiles()) == [
-        f'configs/{d}/metafile.yml' for d in _method_folders()]
+        f'configs/{d}/metafile.yml' for d in _method_folders()
+    ]
 
 
 @pytest.mark.parametrize('folder', _method_folders())
@@ -46,8 +47,10 @@ def test_every_method_folder_has_a_readme_with_paper_vs_ours(folder):
         f'{path} links no paper'
 
 
-@pytest.mark.parametrize('metafile,entry', list(_entries()),
-                         ids=lambda x: x['Name'] if isinstance(x, dict) else x)
+@pytest.mark.parametrize(
+    'metafile,entry',
+    list(_entries()),
+    ids=lambda x: x['Name'] if isinstance(x, dict) else x)
 def test_name_is_config_stem_and_config_exists(metafile, entry):
     config = entry['Config']
     assert osp.isfile(osp.join(REPO, config)), \

@@ -34,8 +34,10 @@ def test_recipe(name):
     assert (decay.type, decay.step_size, decay.gamma) == ('StepLR', step, 0.1)
     assert cfg.train_cfg.max_epochs == 30
     assert cfg.train_dataloader.batch_size == 16
-    sizes = [t.get('scale') for t in cfg.test_dataloader.dataset.pipeline
-             if t.type == 'Resize']
+    sizes = [
+        t.get('scale') for t in cfg.test_dataloader.dataset.pipeline
+        if t.type == 'Resize'
+    ]
     assert sizes == [(px, px)]
 
 
@@ -58,8 +60,9 @@ def _ops(pipeline):
     return [t.type for t in pipeline]
 
 
-@pytest.mark.parametrize('name, table_lr_steps', [
-    ('resnet101_voc12', None), ('resnet101-cut_voc12', 'cutmix')])
+@pytest.mark.parametrize('name, table_lr_steps',
+                         [('resnet101_voc12', None),
+                          ('resnet101-cut_voc12', 'cutmix')])
 def test_voc2012_recipes(name, table_lr_steps):
     """CSRA Table 3: VOC2012 trainval, as VOC2007 (H = 1, lambda = 0.1,
     448 px, 30 epochs), test set written for the server."""
@@ -104,7 +107,8 @@ def test_vit_l16_wider_and_coco_randaugment():
     assert ra.model == plain.model
     ops = _ops(ra.train_dataloader.dataset.pipeline)
     assert ops == _ops(plain.train_dataloader.dataset.pipeline)[:-1] + [
-        'RandAugment', 'PackInputs']
+        'RandAugment', 'PackInputs'
+    ]
     assert ra.test_dataloader == plain.test_dataloader
     randaug = TRANSFORMS.build(ra.train_dataloader.dataset.pipeline[3])
     out = randaug(dict(img=np.full((32, 32, 3), 100, np.uint8)))
@@ -123,9 +127,9 @@ def test_nuswide_recipes(name):
     gamma+ = 1, 81 concepts."""
     cfg = Config.fromfile(f'{CONFIGS}/{name}.py')
     loss = cfg.model.head.loss
-    assert (loss.type, loss.scale, loss.gamma_neg, loss.gamma_pos,
-            loss.margin, loss.k) == ('AsymmetricAngularMarginLoss', 23.0, 2.0,
-                                     1.0, 0.0, 0.7)
+    assert (loss.type, loss.scale, loss.gamma_neg, loss.gamma_pos, loss.margin,
+            loss.k) == ('AsymmetricAngularMarginLoss', 23.0, 2.0, 1.0, 0.0,
+                        0.7)
     assert cfg.model.head.type == NUS[name]
     assert cfg.model.head.num_classes == cfg.data_preprocessor.num_classes \
         == 81

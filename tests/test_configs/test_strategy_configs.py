@@ -27,8 +27,7 @@ from mmpretrain.registry import MODELS, TRANSFORMS
 
 import mmcsra  # noqa: F401
 from mmcsra.engine.optimizers import SAMOptimWrapper
-from mmcsra.utils.label_graph import (build_label_graph,
-                                      class_indices_by_name,
+from mmcsra.utils.label_graph import (build_label_graph, class_indices_by_name,
                                       load_cooccurrence)
 from utils import CONFIGS, REPO, TOOLS, LossRecorder, tiny_cfg
 
@@ -72,18 +71,16 @@ CSRA = {'voc': (1, 0.1), 'coco': (4, 0.5)}
 
 # config -> (dataset, head type, loss)
 REAL = {
-    'ml_decoder/efficientnetv2-s_mld-asl_coco': ('coco', 'MLDecoderHead',
-                                                 'asl'),
-    'ml_decoder/efficientnetv2-s_mld-aam_coco': ('coco', 'MLDecoderHead',
-                                                 'aam'),
-    'ml_decoder/efficientnetv2-s_mld-asl_voc': ('voc', 'MLDecoderHead',
-                                                'asl'),
-    'ml_decoder/efficientnetv2-s_mld-aam_voc': ('voc', 'MLDecoderHead',
-                                                'aam'),
-    'label_graph/efficientnetv2-s_gat-aam_coco': ('coco', 'CosineClsHead',
-                                                  'aam'),
-    'label_graph/efficientnetv2-s_gat-aam_voc': ('voc', 'CosineClsHead',
-                                                 'aam'),
+    'ml_decoder/efficientnetv2-s_mld-asl_coco':
+    ('coco', 'MLDecoderHead', 'asl'),
+    'ml_decoder/efficientnetv2-s_mld-aam_coco':
+    ('coco', 'MLDecoderHead', 'aam'),
+    'ml_decoder/efficientnetv2-s_mld-asl_voc': ('voc', 'MLDecoderHead', 'asl'),
+    'ml_decoder/efficientnetv2-s_mld-aam_voc': ('voc', 'MLDecoderHead', 'aam'),
+    'label_graph/efficientnetv2-s_gat-aam_coco':
+    ('coco', 'CosineClsHead', 'aam'),
+    'label_graph/efficientnetv2-s_gat-aam_voc':
+    ('voc', 'CosineClsHead', 'aam'),
     'csra/efficientnetv2-s_aam_coco': ('coco', 'CSRAHead', 'aam'),
     'csra/efficientnetv2-s_aam_voc': ('voc', 'CSRAHead', 'aam'),
 }
@@ -112,16 +109,16 @@ COCO_ID_ORDER = [
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
     'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
     'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
-    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella',
-    'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard',
-    'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard',
-    'surfboard', 'tennis racket', 'bottle', 'wine glass', 'cup', 'fork',
-    'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange',
-    'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair',
-    'couch', 'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop',
-    'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven',
-    'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors',
-    'teddy bear', 'hair drier', 'toothbrush'
+    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag',
+    'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball', 'kite',
+    'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
+    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon',
+    'bowl', 'banana', 'apple', 'sandwich', 'orange', 'broccoli', 'carrot',
+    'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant',
+    'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote',
+    'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
+    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear',
+    'hair drier', 'toothbrush'
 ]
 
 
@@ -152,8 +149,8 @@ def one_cycle_lr(step: int, total: int, eta_max: float, pct_start: float,
                       (step - peak_step) / (total - 1 - peak_step))
 
 
-def check_strategy(cfg: Config, optimizer: dict, lr: float,
-                   ema_decay: float, max_epochs: int) -> None:
+def check_strategy(cfg: Config, optimizer: dict, lr: float, ema_decay: float,
+                   max_epochs: int) -> None:
     """The optimizer, lr schedule and hooks of the strategy."""
     optim = cfg.optim_wrapper
     assert optim.type == 'SAMOptimWrapper' and optim.rho == RHO
@@ -177,7 +174,9 @@ def check_strategy(cfg: Config, optimizer: dict, lr: float,
                                                         'greater', PATIENCE)
 
 
-def check_loss(loss: dict, kind: str, scale: float = None,
+def check_loss(loss: dict,
+               kind: str,
+               scale: float = None,
                reduction: str = 'sum') -> None:
     # both losses default to the official 'sum'
     assert loss.get('reduction', 'sum') == reduction
@@ -196,13 +195,12 @@ def test_real_config_recipe(name):
     dataset, head_type, kind = REAL[name]
     released = RELEASED[dataset]
     cfg = load(name)
-    check_strategy(cfg, SGD, released['lr'], released['ema_decay'],
-                   MAX_EPOCHS)
+    check_strategy(cfg, SGD, released['lr'], released['ema_decay'], MAX_EPOCHS)
     # the header's "G GPUs x B images" matches the config and gives 84
     header = Path(CONFIGS, f'{name}.py').read_text()
-    gpus, per_gpu = map(int,
-                        re.search(r'(\d+) GPUs x (\d+) images',
-                                  header).groups())
+    gpus, per_gpu = map(
+        int,
+        re.search(r'(\d+) GPUs x (\d+) images', header).groups())
     assert cfg.train_dataloader.batch_size == per_gpu
     assert gpus * per_gpu == TOTAL_BATCH
     # augmentation and resolution
@@ -213,8 +211,9 @@ def test_real_config_recipe(name):
     assert train['Cutout'].shape == int(CUTOUT_FACTOR * RESOLUTION)
     assert train['Cutout'].prob == AUG_PROB
     assert 'RandomResizedCrop' not in train  # no random crop released
-    test = [t for t in cfg.test_dataloader.dataset.pipeline
-            if t.type == 'Resize']
+    test = [
+        t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize'
+    ]
     assert [t.scale for t in test] == [(RESOLUTION, RESOLUTION)]
     assert cfg.data_preprocessor.num_classes == released['classes']
     # EfficientNetV2 weights: inputs in [-1, 1]
@@ -259,11 +258,13 @@ def test_no_decay_on_biases_and_norms():
     cfg = load('ml_decoder/efficientnetv2-s_mld-aam_coco')
     model = MODELS.build(cfg.model)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        wrapper = build_optim_wrapper(model,
-                                      copy.deepcopy(cfg.optim_wrapper))
+        wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     assert isinstance(wrapper, SAMOptimWrapper) and wrapper.rho == RHO
-    decay = {id(p): g['weight_decay'] for g in wrapper.param_groups
-             for p in g['params']}
+    decay = {
+        id(p): g['weight_decay']
+        for g in wrapper.param_groups
+        for p in g['params']
+    }
     norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm)
     checked = 0
     for module in model.modules():
@@ -405,7 +406,10 @@ class StateRecorder(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         self.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         weight = dict(runner.model.named_parameters())[self.weight_name]
         self.weights.append(weight.detach().clone())
@@ -424,16 +428,23 @@ def test_demo_trains_with_sam_one_cycle_ema(name, tmp_path):
     cfg = load(name)
     (sched, ) = cfg.param_scheduler
     momentum = hook(cfg, 'EMAHook').momentum
-    tiny = tiny_cfg(osp.join(CONFIGS, f'{name}.py'), str(tmp_path),
-                    max_iters=iters, num_samples=8, batch_size=8)
+    tiny = tiny_cfg(
+        osp.join(CONFIGS, f'{name}.py'),
+        str(tmp_path),
+        max_iters=iters,
+        num_samples=8,
+        batch_size=8)
     assert iters < round(sched.pct_start * cycle)  # inside the warm-up
     # tiny_cfg drops the schedulers: the config's one-cycle, 240 iterations
     tiny.param_scheduler = [
-        dict(sched, by_epoch=False, begin=0, end=cycle,
-             convert_to_iter_based=False)
+        dict(
+            sched,
+            by_epoch=False,
+            begin=0,
+            end=cycle,
+            convert_to_iter_based=False)
     ]
-    tiny.train_dataloader.sampler = dict(type='InfiniteSampler',
-                                         shuffle=False)
+    tiny.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=False)
     tiny.log_level = 'WARNING'
     runner = Runner.from_cfg(tiny)
     weight_name = 'backbone.conv1.weight'
@@ -473,8 +484,11 @@ def test_demo_validation_feeds_early_stopping(tmp_path):
     otherwise) and the hook stops the run, here at the first validation
     without a gain of 100 mAP points (the second)."""
     name = 'csra/resnet18-asl_multidigits'
-    cfg = tiny_cfg(osp.join(CONFIGS, f'{name}.py'), str(tmp_path),
-                   num_samples=16, batch_size=16)
+    cfg = tiny_cfg(
+        osp.join(CONFIGS, f'{name}.py'),
+        str(tmp_path),
+        num_samples=16,
+        batch_size=16)
     root = load(name)
     cfg.train_cfg = dict(by_epoch=True, max_epochs=4, val_interval=1)
     cfg.val_cfg, cfg.val_evaluator = root.val_cfg, root.val_evaluator
@@ -486,8 +500,9 @@ def test_demo_validation_feeds_early_stopping(tmp_path):
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     runner.train()
-    (stopper, ) = [h for h in runner.hooks if type(h).__name__ ==
-                   'EarlyStoppingHook']
+    (stopper, ) = [
+        h for h in runner.hooks if type(h).__name__ == 'EarlyStoppingHook'
+    ]
     assert runner.train_loop.stop_training
     assert runner.epoch == 2  # stopped after the 2nd of 4 epochs
     assert 0. <= stopper.best_score <= 100.  # the first validation's mAP

@@ -41,45 +41,70 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 IDS = st.one_of(st.integers(1, 100), st.integers(-2**40, 2**62))
 # file and category names: ASCII, Latin-1, CJK, spaces; no '/' or NUL
-NAME = st.text(st.sampled_from('abcXYZ019_- .éüß中文'), min_size=1,
-               max_size=8).filter(lambda s: s.strip() and s not in ('.',
-                                                                    '..'))
+NAME = st.text(
+    st.sampled_from('abcXYZ019_- .éüß中文'), min_size=1,
+    max_size=8).filter(lambda s: s.strip() and s not in ('.', '..'))
 
 
 @st.composite
 def instances_files(draw):
     """(instances dict, write NaN areas): a random official-format file."""
     cat_ids = draw(st.lists(IDS, min_size=1, max_size=6, unique=True))
-    cat_names = draw(st.lists(NAME, min_size=len(cat_ids),
-                              max_size=len(cat_ids), unique=True))
+    cat_names = draw(
+        st.lists(
+            NAME, min_size=len(cat_ids), max_size=len(cat_ids), unique=True))
     img_ids = draw(st.lists(IDS, min_size=1, max_size=8, unique=True))
-    files = draw(st.lists(NAME, min_size=len(img_ids), max_size=len(img_ids),
-                          unique=True))
+    files = draw(
+        st.lists(
+            NAME, min_size=len(img_ids), max_size=len(img_ids), unique=True))
     crowd_values = st.sampled_from([0, 0, 0, 1, 1, True, False, 1.0, 0.0])
-    anns = draw(st.lists(st.tuples(st.sampled_from(img_ids),
-                                   st.sampled_from(cat_ids), crowd_values,
-                                   st.integers(1, 12)),
-                         max_size=20))
-    ann_ids = draw(st.lists(IDS, min_size=len(anns), max_size=len(anns),
-                            unique=True))
+    anns = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(img_ids), st.sampled_from(cat_ids),
+                crowd_values, st.integers(1, 12)),
+            max_size=20))
+    ann_ids = draw(
+        st.lists(IDS, min_size=len(anns), max_size=len(anns), unique=True))
     annotations = []
     for ann_id, (img_id, cat_id, crowd, points) in zip(ann_ids, anns):
         segmentation = {'counts': list(range(points)), 'size': [8, 12]} \
             if crowd else [[float(v) for v in range(2 * points)]]
         annotations.append({
-            'segmentation': segmentation, 'area': 8.5, 'iscrowd': crowd,
-            'image_id': img_id, 'bbox': [1.0, 2.0, 3.0, 4.0],
-            'category_id': cat_id, 'id': ann_id})
+            'segmentation': segmentation,
+            'area': 8.5,
+            'iscrowd': crowd,
+            'image_id': img_id,
+            'bbox': [1.0, 2.0, 3.0, 4.0],
+            'category_id': cat_id,
+            'id': ann_id
+        })
     instances = {
-        'info': {'description': 'COCO 2014 Dataset (random)', 'year': 2014},
-        'licenses': [{'url': 'http://creativecommons.org/licenses/by-nc-sa/'
-                      '2.0/', 'id': 1, 'name': 'Attribution-NonCommercial'}],
-        'images': [{'license': 1, 'file_name': f'{name}.jpg', 'coco_url': '',
-                    'height': 8, 'width': 12, 'id': img_id}
-                   for img_id, name in zip(img_ids, files)],
-        'annotations': annotations,
-        'categories': [{'supercategory': 'thing', 'id': cat_id, 'name': name}
-                       for cat_id, name in zip(cat_ids, cat_names)],
+        'info': {
+            'description': 'COCO 2014 Dataset (random)',
+            'year': 2014
+        },
+        'licenses': [{
+            'url': 'http://creativecommons.org/licenses/by-nc-sa/'
+            '2.0/',
+            'id': 1,
+            'name': 'Attribution-NonCommercial'
+        }],
+        'images': [{
+            'license': 1,
+            'file_name': f'{name}.jpg',
+            'coco_url': '',
+            'height': 8,
+            'width': 12,
+            'id': img_id
+        } for img_id, name in zip(img_ids, files)],
+        'annotations':
+        annotations,
+        'categories': [{
+            'supercategory': 'thing',
+            'id': cat_id,
+            'name': name
+        } for cat_id, name in zip(cat_ids, cat_names)],
     }
     return instances, draw(st.booleans())
 
@@ -94,9 +119,13 @@ def write(path: str, instances: dict, nan_area: bool = False) -> None:
 
 
 def dataset(root: str, **kwargs) -> COCOMultiLabel:
-    return COCOMultiLabel(ann_file='annotations/instances_train2014.json',
-                          data_root=root, data_prefix='train2014',
-                          lazy_init=True, serialize_data=False, **kwargs)
+    return COCOMultiLabel(
+        ann_file='annotations/instances_train2014.json',
+        data_root=root,
+        data_prefix='train2014',
+        lazy_init=True,
+        serialize_data=False,
+        **kwargs)
 
 
 def pycocotools_labels(path: str, class_order: str, crowd_as: str,
@@ -105,18 +134,25 @@ def pycocotools_labels(path: str, class_order: str, crowd_as: str,
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(path)
     cats = coco.loadCats(coco.getCatIds())
-    cats = sorted(cats, key=lambda c: c['id' if class_order == 'category_id'
-                                         else 'name'])
+    cats = sorted(
+        cats,
+        key=lambda c: c['id' if class_order == 'category_id' else 'name'])
     label = {cat['id']: i for i, cat in enumerate(cats)}
     samples = []
     for img_id in sorted(coco.getImgIds()):
         if not coco.getAnnIds(imgIds=img_id, iscrowd=None) and \
                 not keep_empty:
             continue
-        clear = {label[a['category_id']] for a in coco.loadAnns(
-            coco.getAnnIds(imgIds=img_id, iscrowd=False))}
-        crowd = {label[a['category_id']] for a in coco.loadAnns(
-            coco.getAnnIds(imgIds=img_id, iscrowd=True))}
+        clear = {
+            label[a['category_id']]
+            for a in coco.loadAnns(
+                coco.getAnnIds(imgIds=img_id, iscrowd=False))
+        }
+        crowd = {
+            label[a['category_id']]
+            for a in coco.loadAnns(
+                coco.getAnnIds(imgIds=img_id, iscrowd=True))
+        }
         if crowd_as == 'positive':
             gt = (sorted(clear | crowd), [])
         elif crowd_as == 'ignore':
@@ -128,10 +164,11 @@ def pycocotools_labels(path: str, class_order: str, crowd_as: str,
 
 
 @PROPERTY
-@given(spec=instances_files(),
-       class_order=st.sampled_from(['category_id', 'name']),
-       crowd_as=st.sampled_from(['positive', 'ignore', 'negative']),
-       keep_empty=st.booleans())
+@given(
+    spec=instances_files(),
+    class_order=st.sampled_from(['category_id', 'name']),
+    crowd_as=st.sampled_from(['positive', 'ignore', 'negative']),
+    keep_empty=st.booleans())
 def test_labels_equal_pycocotools(spec, class_order, crowd_as, keep_empty):
     instances, nan_area = spec
     with tempfile.TemporaryDirectory() as root:
@@ -139,8 +176,11 @@ def test_labels_equal_pycocotools(spec, class_order, crowd_as, keep_empty):
         write(path, instances, nan_area)
         classes, expected = pycocotools_labels(path, class_order, crowd_as,
                                                keep_empty)
-        ds = dataset(root, class_order=class_order, crowd_as=crowd_as,
-                     keep_empty=keep_empty)
+        ds = dataset(
+            root,
+            class_order=class_order,
+            crowd_as=crowd_as,
+            keep_empty=keep_empty)
         data_list = ds.load_data_list()
         assert ds.CLASSES == classes
         got = [(info['coco_img_id'], osp.basename(info['img_path']),
@@ -154,15 +194,33 @@ def test_missing_iscrowd_is_not_a_crowd(tmp_path):
     # pycocotools' getAnnIds(iscrowd=...) needs the key; COCOMultiLabel
     # reads a missing one as 0, the same labels as writing 0
     instances = {
-        'images': [{'id': 5, 'file_name': 'a.jpg'},
-                   {'id': 2, 'file_name': 'b.jpg'}],
-        'annotations': [{'id': 1, 'image_id': 5, 'category_id': 7},
-                        {'id': 2, 'image_id': 2, 'category_id': 3,
-                         'iscrowd': 1}],
-        'categories': [{'id': 7, 'name': 'x'}, {'id': 3, 'name': 'y'}]}
+        'images': [{
+            'id': 5,
+            'file_name': 'a.jpg'
+        }, {
+            'id': 2,
+            'file_name': 'b.jpg'
+        }],
+        'annotations': [{
+            'id': 1,
+            'image_id': 5,
+            'category_id': 7
+        }, {
+            'id': 2,
+            'image_id': 2,
+            'category_id': 3,
+            'iscrowd': 1
+        }],
+        'categories': [{
+            'id': 7,
+            'name': 'x'
+        }, {
+            'id': 3,
+            'name': 'y'
+        }]
+    }
     root = str(tmp_path)
-    write(osp.join(root, 'annotations', 'instances_train2014.json'),
-          instances)
+    write(osp.join(root, 'annotations', 'instances_train2014.json'), instances)
     ds = dataset(root, crowd_as='ignore')
     assert [(i['coco_img_id'], i['gt_label'], i['gt_ignore'])
             for i in ds.load_data_list()] == [(2, [], [0]), (5, [1], [])]
@@ -170,14 +228,36 @@ def test_missing_iscrowd_is_not_a_crowd(tmp_path):
 
 def good():
     return {
-        'info': {'description': 'd'},
-        'images': [{'id': 9, 'file_name': 'a.jpg'},
-                   {'id': 4, 'file_name': 'b.jpg'}],
-        'annotations': [{'id': 1, 'image_id': 9, 'category_id': 2,
-                         'iscrowd': 0, 'segmentation': [[1.0, 2.0]]},
-                        {'id': 2, 'image_id': 4, 'category_id': 2,
-                         'iscrowd': 1, 'segmentation': {'counts': [1]}}],
-        'categories': [{'id': 2, 'name': 'cat'}]}
+        'info': {
+            'description': 'd'
+        },
+        'images': [{
+            'id': 9,
+            'file_name': 'a.jpg'
+        }, {
+            'id': 4,
+            'file_name': 'b.jpg'
+        }],
+        'annotations': [{
+            'id': 1,
+            'image_id': 9,
+            'category_id': 2,
+            'iscrowd': 0,
+            'segmentation': [[1.0, 2.0]]
+        }, {
+            'id': 2,
+            'image_id': 4,
+            'category_id': 2,
+            'iscrowd': 1,
+            'segmentation': {
+                'counts': [1]
+            }
+        }],
+        'categories': [{
+            'id': 2,
+            'name': 'cat'
+        }]
+    }
 
 
 def mutated(fn):
@@ -205,16 +285,16 @@ REFUSED = [
      '"id" is 2.0, expected an integer', 'category #0'),
     (mutated(lambda d: d['annotations'][0].update(category_id=True)),
      '"category_id" is True, expected an integer', 'annotation #0'),
-    (mutated(lambda d: d.update(images={})),
-     "['images'] missing or not lists", None),
-    (mutated(lambda d: d['annotations'].append(7)),
-     'is not an object', 'annotation #2'),
+    (mutated(lambda d: d.update(images={})), "['images'] missing or not lists",
+     None),
+    (mutated(lambda d: d['annotations'].append(7)), 'is not an object',
+     'annotation #2'),
     (b'[]', 'top level is a list', None),
     (b'{"images": [', 'not valid JSON', None),
     (b'\xef\xbb\xbf' + mutated(lambda d: None), 'not valid JSON', None),
     # invalid UTF-8 in a field the typed decode skips
-    (mutated(lambda d: None).replace(b'"d"', b'"\xff"'), 'not valid JSON',
-     None),
+    (mutated(lambda d: None).replace(b'"d"',
+                                     b'"\xff"'), 'not valid JSON', None),
 ]
 
 
@@ -251,8 +331,8 @@ def test_blank_strings_checked_after_the_typed_decode(tmp_path, name, value):
     with pytest.raises(AnnotationError) as reference:
         dataset(root)._load_json()
     assert str(info.value) == str(reference.value)
-    assert info.value.entry == ('category #0' if name == 'name'
-                                else 'image #1')
+    assert info.value.entry == ('category #0'
+                                if name == 'name' else 'image #1')
 
 
 def test_confined_paths_equal_confined_path(tmp_path):
@@ -265,13 +345,18 @@ def test_confined_paths_equal_confined_path(tmp_path):
     os.symlink(outside / 'x.jpg', images / 'out_link.jpg')
     os.symlink(images / 'real.jpg', images / 'in_link.jpg')
     os.symlink(outside, images / 'sub')
-    names = ['real.jpg', 'absent.jpg', 'in_link.jpg', 'out_link.jpg',
-             'sub/x.jpg', '../elsewhere/x.jpg', './real.jpg', 'a//b.jpg',
-             str(images / 'real.jpg'), 'é 中.jpg', '..', '.', '']
+    names = [
+        'real.jpg', 'absent.jpg', 'in_link.jpg', 'out_link.jpg', 'sub/x.jpg',
+        '../elsewhere/x.jpg', './real.jpg', 'a//b.jpg',
+        str(images / 'real.jpg'), 'é 中.jpg', '..', '.', ''
+    ]
     for allow in (False, True):
-        ds = COCOMultiLabel(ann_file='a.json', data_root=str(tmp_path),
-                            data_prefix='train2014', lazy_init=True,
-                            allow_outside_root=allow)
+        ds = COCOMultiLabel(
+            ann_file='a.json',
+            data_root=str(tmp_path),
+            data_prefix='train2014',
+            lazy_init=True,
+            allow_outside_root=allow)
 
         def one(name):
             try:
@@ -288,10 +373,12 @@ def test_confined_paths_equal_confined_path(tmp_path):
 
         expected = [one(name) for name in names]
         assert [batch(name) for name in names] == expected
-        refused = [name for name, got in zip(names, expected)
-                   if isinstance(got, str)]
-        assert refused == ([] if allow else ['out_link.jpg', 'sub/x.jpg',
-                                             '../elsewhere/x.jpg', '..'])
+        refused = [
+            name for name, got in zip(names, expected) if isinstance(got, str)
+        ]
+        assert refused == ([] if allow else [
+            'out_link.jpg', 'sub/x.jpg', '../elsewhere/x.jpg', '..'
+        ])
         plain = [n for n in names if n not in refused]
         assert ds._confined_paths(plain, 'a.json', plain) == \
             [one(n) for n in plain]

@@ -11,8 +11,10 @@ def _pool_indices(dataset):
     digits = load_digits()
     images, _ = dataset._digit_pool()
     flat = digits.images.reshape(len(digits.images), -1) / 16.0
-    return {int(np.argmin(np.abs(flat - img.reshape(1, -1)).sum(1)))
-            for img in images}
+    return {
+        int(np.argmin(np.abs(flat - img.reshape(1, -1)).sum(1)))
+        for img in images
+    }
 
 
 def test_deterministic_for_a_seed():
@@ -20,12 +22,13 @@ def test_deterministic_for_a_seed():
     b = MultiDigits(split='train', num_samples=20, seed=3)
     c = MultiDigits(split='train', num_samples=20, seed=4)
     for i in range(20):
-        assert np.array_equal(a.get_data_info(i)['img'],
-                              b.get_data_info(i)['img'])
+        assert np.array_equal(
+            a.get_data_info(i)['img'],
+            b.get_data_info(i)['img'])
         assert a.get_data_info(i)['gt_label'] == b.get_data_info(i)['gt_label']
-    assert any(not np.array_equal(a.get_data_info(i)['img'],
-                                  c.get_data_info(i)['img'])
-               for i in range(20))
+    assert any(not np.array_equal(
+        a.get_data_info(i)['img'],
+        c.get_data_info(i)['img']) for i in range(20))
 
 
 def test_train_and_test_use_disjoint_digit_scans():
@@ -40,8 +43,13 @@ def test_train_and_test_use_disjoint_digit_scans():
 def test_single_digit_canvases_are_labelled_by_their_digit():
     """With one digit per canvas, the pixels lie in its box and the label is
     the class whose real scans match the pasted digit best."""
-    ds = MultiDigits(split='test', num_samples=60, max_digits=1,
-                     canvas_size=48, digit_size=(16, 16), seed=7)
+    ds = MultiDigits(
+        split='test',
+        num_samples=60,
+        max_digits=1,
+        canvas_size=48,
+        digit_size=(16, 16),
+        seed=7)
     images, labels = ds._digit_pool()
     import cv2
     correct = 0
@@ -53,8 +61,8 @@ def test_single_digit_canvases_are_labelled_by_their_digit():
         outside = img.copy()
         outside[y:y + side, x:x + side] = 0
         assert outside.max() == 0  # nothing outside the digit's box
-        crop = cv2.resize(img[y:y + side, x:x + side], (8, 8),
-                          interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            img[y:y + side, x:x + side], (8, 8), interpolation=cv2.INTER_AREA)
         nearest = np.abs(images - crop[None]).sum((1, 2)).argmin()
         correct += int(labels[nearest] == info['gt_label'][0])
     assert correct >= 55  # the label is the digit drawn (up to resampling)
@@ -67,8 +75,8 @@ def test_label_sets_and_sizes():
     assert min(counts) == 1 and max(counts) == 3
     assert all(c <= b for c, b in zip(counts, boxes))  # repeats merge
     assert set(boxes) == {1, 2, 3}
-    sides = np.concatenate([ds.get_data_info(i)['boxes'][:, 2]
-                            for i in range(len(ds))])
+    sides = np.concatenate(
+        [ds.get_data_info(i)['boxes'][:, 2] for i in range(len(ds))])
     assert sides.min() >= 16 and sides.max() <= 32
     present = set().union(*[ds.get_cat_ids(i) for i in range(len(ds))])
     assert present == set(range(10))

@@ -21,15 +21,15 @@ import mmcsra  # noqa: F401  (registers the datasets and transforms)
 from mmcsra.datasets import AnnotationError, ImageLoadError
 from mmcsra.structures import stack_multi_label_targets
 
-from fixtures.multi_label_data import (COCO_CATEGORIES_80,
-                                       NUS_CONCEPTS, VOC_CLASSES,
-                                       WIDER_ATTRIBUTE_MAP, build_coco,
-                                       build_nuswide, build_voc, build_wider,
-                                       coco_instances, nus_label_file,
-                                       read_lines, voc_xml, wider_json,
-                                       write_image, write_text)
+from fixtures.multi_label_data import (COCO_CATEGORIES_80, NUS_CONCEPTS,
+                                       VOC_CLASSES, WIDER_ATTRIBUTE_MAP,
+                                       build_coco, build_nuswide, build_voc,
+                                       build_wider, coco_instances,
+                                       nus_label_file, read_lines, voc_xml,
+                                       wider_json, write_image, write_text)
 
 from utils import REPO, captured_logs
+
 LOAD_AND_PACK = [
     dict(type='LoadImageFromFileChecked'),
     dict(type='PackInputs', algorithm_keys=['gt_ignore']),
@@ -92,11 +92,14 @@ def voc_root(tmp_path_factory):
 ])
 def test_voc_difficult_as(voc_root, difficult_as, expected):
     ds = build(
-        dict(type='VOCMultiLabel', data_root=voc_root, split='test',
-             difficult_as=difficult_as))
+        dict(
+            type='VOCMultiLabel',
+            data_root=voc_root,
+            split='test',
+            difficult_as=difficult_as))
     assert labels_of(ds) == expected
-    assert ds.get_data_info(0)['img_path'] == osp.join(
-        voc_root, 'JPEGImages', '000002.jpg')
+    assert ds.get_data_info(0)['img_path'] == osp.join(voc_root, 'JPEGImages',
+                                                       '000002.jpg')
     assert ds.CLASSES == VOC_CLASSES
 
 
@@ -105,18 +108,24 @@ def test_voc_difficult_as(voc_root, difficult_as, expected):
 def test_voc_default_difficult_follows_test_mode(voc_root, test_mode,
                                                  expected_ignore):
     ds = build(
-        dict(type='VOCMultiLabel', data_root=voc_root, split='val',
-             test_mode=test_mode))
+        dict(
+            type='VOCMultiLabel',
+            data_root=voc_root,
+            split='val',
+            test_mode=test_mode))
     assert ds.difficult_as == ('ignore' if test_mode else 'negative')
     assert [ign for _, ign in labels_of(ds)] == expected_ignore
 
 
-@pytest.mark.parametrize('split, ids', [(s, ids)
-                                        for s, ids in VOC_SPLITS.items()])
+@pytest.mark.parametrize('split, ids',
+                         [(s, ids) for s, ids in VOC_SPLITS.items()])
 def test_voc_splits_and_cat_ids(voc_root, split, ids):
     ds = build(
-        dict(type='VOCMultiLabel', data_root=voc_root, split=split,
-             difficult_as='negative'))
+        dict(
+            type='VOCMultiLabel',
+            data_root=voc_root,
+            split=split,
+            difficult_as='negative'))
     assert [ds.get_data_info(i)['img_id'] for i in range(len(ds))] == ids
     positives = {
         '000001': [voc('dog'), voc('person')],
@@ -129,8 +138,13 @@ def test_voc_splits_and_cat_ids(voc_root, split, ids):
 
 def test_voc_pipeline_packs_labels_and_ignore(voc_root):
     ds = build(
-        dict(type='VOCMultiLabel', data_root=voc_root, split='test',
-             difficult_as='ignore', test_mode=True, pipeline=LOAD_AND_PACK))
+        dict(
+            type='VOCMultiLabel',
+            data_root=voc_root,
+            split='test',
+            difficult_as='ignore',
+            test_mode=True,
+            pipeline=LOAD_AND_PACK))
     samples = [ds[0]['data_samples'], ds[1]['data_samples']]
     assert ds[0]['inputs'].shape == (3, 8, 12)  # the 12 x 8 JPEG
     target, valid = stack_multi_label_targets(samples, 20)
@@ -146,8 +160,8 @@ def test_voc_pipeline_packs_labels_and_ignore(voc_root):
 
 def _broken_voc(tmp_path, annotations=None, splits=None):
     root = str(tmp_path / 'VOC2007')
-    build_voc(root, annotations or {'000001': [('dog', 0)]},
-              splits or {'trainval': ['000001']})
+    build_voc(root, annotations or {'000001': [('dog', 0)]}, splits
+              or {'trainval': ['000001']})
     return root
 
 
@@ -159,11 +173,12 @@ def _write_xml(root, img_id, text):
 @pytest.mark.parametrize('case, xml_text, message, entry', [
     ('malformed', '<annotation><object><name>dog</name></annotation>',
      'malformed XML', None),
-    ('unknown class', voc_xml('000001', [('dog', 0), ('dragon', 0)]),
-     "unknown class name 'dragon'", 'object 1'),
+    ('unknown class', voc_xml(
+        '000001', [('dog', 0),
+                   ('dragon', 0)]), "unknown class name 'dragon'", 'object 1'),
     ('bad difficult', voc_xml('000001', [('dog', 0)]).replace(
-        '<difficult>0</difficult>', '<difficult>yes</difficult>'),
-     "<difficult> is 'yes'", 'object 0'),
+        '<difficult>0</difficult>',
+        '<difficult>yes</difficult>'), "<difficult> is 'yes'", 'object 0'),
     ('no name', voc_xml('000001', [('dog', 0)]).replace(
         '<name>dog</name>', ''), 'has no <name>', 'object 0'),
     ('wrong root', '<root></root>', 'expected <annotation>', None),
@@ -184,8 +199,7 @@ def test_voc_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"'000009'.*000009\.xml"):
         build(dict(type='VOCMultiLabel', data_root=root))
     with pytest.raises(FileNotFoundError, match=r'ImageSets/Main/test\.txt'):
-        build(dict(type='VOCMultiLabel', data_root=root,
-                            split='test'))
+        build(dict(type='VOCMultiLabel', data_root=root, split='test'))
 
 
 @pytest.mark.parametrize('lines, message, entry', [
@@ -204,7 +218,10 @@ def test_voc_bad_image_set(tmp_path, lines, message, entry):
 def test_voc_missing_image_raise_or_drop(tmp_path):
     root = _broken_voc(
         tmp_path,
-        annotations={'000001': [('dog', 0)], '000002': [('cat', 0)]},
+        annotations={
+            '000001': [('dog', 0)],
+            '000002': [('cat', 0)]
+        },
         splits={'trainval': ['000001', '000002']})
     missing = osp.join(root, 'JPEGImages', '000001.jpg')
     os.remove(missing)
@@ -212,13 +229,13 @@ def test_voc_missing_image_raise_or_drop(tmp_path):
         build(dict(type='VOCMultiLabel', data_root=root))
     with captured_logs() as logs:
         ds = build(
-            dict(type='VOCMultiLabel', data_root=root,
-                 missing_images='drop'))
+            dict(type='VOCMultiLabel', data_root=root, missing_images='drop'))
     assert labels_of(ds) == [([voc('cat')], [])]
     assert ds.num_dropped['missing_image'] == 1
     assert "Dropped samples: \t{'missing_image': 1}" in repr(ds)
-    assert any('dropped 1 sample(s), reason: missing_image' in m
-               and missing in m for m in logs)
+    assert any(
+        'dropped 1 sample(s), reason: missing_image' in m and missing in m
+        for m in logs)
 
 
 def test_voc_classes_argument(tmp_path):
@@ -227,18 +244,23 @@ def test_voc_classes_argument(tmp_path):
         annotations={'000001': [('person', 0), ('dog', 1)]},
         splits={'trainval': ['000001']})
     ds = build(
-        dict(type='VOCMultiLabel', data_root=root, classes=['dog', 'person'],
-             difficult_as='ignore'))
+        dict(
+            type='VOCMultiLabel',
+            data_root=root,
+            classes=['dog', 'person'],
+            difficult_as='ignore'))
     assert ds.CLASSES == ('dog', 'person')
     assert labels_of(ds) == [([1], [0])]
     with pytest.raises(AnnotationError, match="unknown class name 'dog'"):
-        build(dict(type='VOCMultiLabel', data_root=root,
-                            classes=['person']))
+        build(dict(type='VOCMultiLabel', data_root=root, classes=['person']))
     with pytest.raises(ValueError, match='class list .* is empty'):
         build(dict(type='VOCMultiLabel', data_root=root, classes=[]))
     with pytest.raises(ValueError, match=r"repeats the class names \['dog'\]"):
-        build(dict(type='VOCMultiLabel', data_root=root,
-                            classes=['dog', 'person', 'dog']))
+        build(
+            dict(
+                type='VOCMultiLabel',
+                data_root=root,
+                classes=['dog', 'person', 'dog']))
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -249,8 +271,7 @@ def test_voc_classes_argument(tmp_path):
 ])
 def test_voc_bad_arguments(voc_root, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build(dict(type='VOCMultiLabel', data_root=voc_root,
-                            **kwargs))
+        build(dict(type='VOCMultiLabel', data_root=voc_root, **kwargs))
 
 
 # ===================================================================== COCO
@@ -262,9 +283,14 @@ COCO_IMAGES = [(30, 'COCO_train2014_000000000030.jpg'),
                (42, 'COCO_train2014_000000000042.jpg'),
                (25, 'COCO_train2014_000000000025.jpg')]
 COCO_ANNOTATIONS = [  # (image_id, category_id, iscrowd)
-    (9, 1, 0), (9, 18, 0), (9, 18, 0),  # person, dog
-    (25, 3, 0), (25, 1, 1),  # car; person only as a crowd
-    (30, 62, 1), (30, 62, 0), (30, 18, 1),  # chair both ways; dog crowd
+    (9, 1, 0),
+    (9, 18, 0),
+    (9, 18, 0),  # person, dog
+    (25, 3, 0),
+    (25, 1, 1),  # car; person only as a crowd
+    (30, 62, 1),
+    (30, 62, 0),
+    (30, 18, 1),  # chair both ways; dog crowd
 ]  # image 42 has no annotation
 # category-id order: person 0 (id 1), car 1 (id 3), dog 2 (18), chair 3 (62)
 # name order: car 0, chair 1, dog 2, person 3
@@ -279,17 +305,22 @@ def coco_root(tmp_path_factory):
 
 
 def coco_cfg(root, **kwargs):
-    return dict(type='COCOMultiLabel', data_root=root,
-                ann_file='annotations/instances_train2014.json',
-                data_prefix='train2014', **kwargs)
+    return dict(
+        type='COCOMultiLabel',
+        data_root=root,
+        ann_file='annotations/instances_train2014.json',
+        data_prefix='train2014',
+        **kwargs)
 
 
-@pytest.mark.parametrize('crowd_as, expected', [
-    # samples in image-id order 9, 25, 30 (42 dropped: no annotations)
-    ('positive', [([0, 2], []), ([0, 1], []), ([2, 3], [])]),
-    ('ignore', [([0, 2], []), ([1], [0]), ([3], [2])]),
-    ('negative', [([0, 2], []), ([1], []), ([3], [])]),
-])
+@pytest.mark.parametrize(
+    'crowd_as, expected',
+    [
+        # samples in image-id order 9, 25, 30 (42 dropped: no annotations)
+        ('positive', [([0, 2], []), ([0, 1], []), ([2, 3], [])]),
+        ('ignore', [([0, 2], []), ([1], [0]), ([3], [2])]),
+        ('negative', [([0, 2], []), ([1], []), ([3], [])]),
+    ])
 def test_coco_crowd_as(coco_root, crowd_as, expected):
     ds = build(coco_cfg(coco_root, crowd_as=crowd_as))
     assert ds.CLASSES == ('person', 'car', 'dog', 'chair')
@@ -328,27 +359,32 @@ def test_coco_class_order_by_name(coco_root):
 
 
 def test_coco_explicit_classes(coco_root):
-    ds = build(
-        coco_cfg(coco_root, classes=['dog', 'car', 'chair', 'person']))
+    ds = build(coco_cfg(coco_root, classes=['dog', 'car', 'chair', 'person']))
     assert ds.metainfo['coco_category_ids'] == (18, 3, 62, 1)
     assert labels_of(ds) == [([0, 3], []), ([1, 3], []), ([0, 2], [])]
-    with pytest.raises(AnnotationError,
-                       match=r"not in the file: \['cat'\].*not in `classes`: "
-                       r"\['car', 'chair', 'person'\]"):
+    with pytest.raises(
+            AnnotationError,
+            match=r"not in the file: \['cat'\].*not in `classes`: "
+            r"\['car', 'chair', 'person'\]"):
         build(coco_cfg(coco_root, classes=['dog', 'cat']))
 
 
 def test_coco_80_class_orders(tmp_path):
     # the official 80 categories; image 9 has person (id 1) and dog (id 18)
-    root = _coco_with(tmp_path, coco_instances(
-        [(9, 'COCO_train2014_000000000009.jpg')], [(9, 1, 0), (9, 18, 0)],
-        [(cat_id, name, 'thing') for cat_id, name in COCO_CATEGORIES_80]))
+    root = _coco_with(
+        tmp_path,
+        coco_instances([(9, 'COCO_train2014_000000000009.jpg')], [(9, 1, 0),
+                                                                  (9, 18, 0)],
+                       [(cat_id, name, 'thing')
+                        for cat_id, name in COCO_CATEGORIES_80]))
     by_id = build(coco_cfg(root))
     assert by_id.CLASSES == tuple(name for _, name in COCO_CATEGORIES_80)
     assert labels_of(by_id) == [([0, 16], [])]
     by_name = build(coco_cfg(root, class_order='name'))
-    assert labels_of(by_name) == [([by_name.CLASSES.index('dog'),
-                                    by_name.CLASSES.index('person')], [])]
+    assert labels_of(by_name) == [
+        ([by_name.CLASSES.index('dog'),
+          by_name.CLASSES.index('person')], [])
+    ]
     # before 'dog': airplane apple backpack banana baseball-bat
     # baseball-glove bear bed bench bicycle bird boat book bottle bowl
     # broccoli bus cake car carrot cat cell-phone chair clock couch cow cup
@@ -386,18 +422,22 @@ def _mutate(fn):
      'unknown category_id 99', 'annotation id=1003'),
     (_mutate(lambda d: d['annotations'][0].update(image_id=7)),
      'unknown image_id 7', 'annotation id=1000'),
-    (_mutate(lambda d: d['categories'].append(
-        {'id': 3, 'name': 'bus', 'supercategory': 'vehicle'})),
-     'repeats an id', 'category id 3'),
-    (_mutate(lambda d: d['categories'].append(
-        {'id': 6, 'name': 'car', 'supercategory': 'vehicle'})),
-     r"repeats the class names \['car'\]", None),
+    (_mutate(lambda d: d['categories'].append({
+        'id': 3,
+        'name': 'bus',
+        'supercategory': 'vehicle'
+    })), 'repeats an id', 'category id 3'),
+    (_mutate(lambda d: d['categories'].append({
+        'id': 6,
+        'name': 'car',
+        'supercategory': 'vehicle'
+    })), r"repeats the class names \['car'\]", None),
     (_mutate(lambda d: d['images'][1].pop('file_name')),
      r"has no \['file_name'\]", 'image #1 (id=9)'),
     (_mutate(lambda d: d['annotations'][2].pop('category_id')),
      r"has no \['category_id'\]", 'annotation #2 (id=1002)'),
-    (_mutate(lambda d: d.update(categories=[])),
-     'the class list is empty', None),
+    (_mutate(lambda d: d.update(categories=[])), 'the class list is empty',
+     None),
 ])
 def test_coco_bad_annotations(tmp_path, instances, message, entry):
     # the file is refused before any image is looked at
@@ -413,8 +453,8 @@ def test_coco_not_json_and_missing_files(tmp_path):
     root = _coco_with(tmp_path, _good_instances())
     ann = osp.join(root, 'annotations', 'instances_train2014.json')
     os.remove(osp.join(root, 'train2014', 'COCO_train2014_000000000025.jpg'))
-    with pytest.raises(FileNotFoundError,
-                       match='COCO_train2014_000000000025.jpg'):
+    with pytest.raises(
+            FileNotFoundError, match='COCO_train2014_000000000025.jpg'):
         build(coco_cfg(root))
     ds = build(coco_cfg(root, missing_images='drop'))
     assert labels_of(ds) == [([0, 2], []), ([2, 3], [])]
@@ -430,8 +470,9 @@ def test_coco_not_json_and_missing_files(tmp_path):
         build(coco_cfg(root))
 
 
-@pytest.mark.parametrize('kwargs', [dict(class_order='alphabet'),
-                                    dict(crowd_as='drop')])
+@pytest.mark.parametrize('kwargs',
+                         [dict(class_order='alphabet'),
+                          dict(crowd_as='drop')])
 def test_coco_bad_arguments(coco_root, kwargs):
     with pytest.raises(ValueError, match='must be one of'):
         build(coco_cfg(coco_root, **kwargs))
@@ -450,35 +491,52 @@ def _attr(positive=(), unspecified=()):
 
 WIDER_TRAINVAL = [
     {
-        'file_name': 'train/0--Parade/0_Parade_marchingband_1_5.jpg',
-        'scene_id': 0,
+        'file_name':
+        'train/0--Parade/0_Parade_marchingband_1_5.jpg',
+        'scene_id':
+        0,
         'targets': [
             # the right (blue) half of the 20 x 10 image
-            {'bbox': [10, 0, 10, 10],
-             'attribute': _attr(positive=(0, 3, 13), unspecified=(2, 12))},
+            {
+                'bbox': [10, 0, 10, 10],
+                'attribute': _attr(positive=(0, 3, 13), unspecified=(2, 12))
+            },
             # corners (0.4, 1.6)-(9.7, 8.8) round to (0, 2)-(10, 9): red
-            {'bbox': [0.4, 1.6, 9.3, 7.2], 'attribute': _attr(positive=(1,))},
+            {
+                'bbox': [0.4, 1.6, 9.3, 7.2],
+                'attribute': _attr(positive=(1, ))
+            },
         ],
     },
     {
         'file_name': 'val/1--Handshaking/1_Handshaking_Handshaking_1_35.jpg',
         'scene_id': 1,
         # partly outside the image: (15, 2)-(35, 22) clips to (15, 2)-(20, 10)
-        'targets': [{'bbox': [15, 2, 20, 20], 'attribute': [0] * 14}],
+        'targets': [{
+            'bbox': [15, 2, 20, 20],
+            'attribute': [0] * 14
+        }],
     },
 ]
 WIDER_TEST = [{
-    'file_name': 'test/2--Students/2_Students_Students_2_100.jpg',
-    'scene_id': 2,
-    'targets': [{'bbox': [2, 2, 4, 4], 'attribute': _attr(positive=(13,))}],
+    'file_name':
+    'test/2--Students/2_Students_Students_2_100.jpg',
+    'scene_id':
+    2,
+    'targets': [{
+        'bbox': [2, 2, 4, 4],
+        'attribute': _attr(positive=(13, ))
+    }],
 }]
 
 
 @pytest.fixture(scope='module')
 def wider_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('wider_attribute'))
-    build_wider(root, {'trainval': wider_json(WIDER_TRAINVAL),
-                       'test': wider_json(WIDER_TEST)})
+    build_wider(root, {
+        'trainval': wider_json(WIDER_TRAINVAL),
+        'test': wider_json(WIDER_TEST)
+    })
     return root
 
 
@@ -489,14 +547,17 @@ def wider_root(tmp_path_factory):
 ])
 def test_wider_unspecified_as(wider_root, unspecified_as, expected):
     ds = build(
-        dict(type='WIDERAttribute', data_root=wider_root, split='trainval',
-             unspecified_as=unspecified_as))
+        dict(
+            type='WIDERAttribute',
+            data_root=wider_root,
+            split='trainval',
+            unspecified_as=unspecified_as))
     assert labels_of(ds) == expected
-    assert ds.CLASSES == tuple(WIDER_ATTRIBUTE_MAP[str(i)]
-                               for i in range(14))
+    assert ds.CLASSES == tuple(WIDER_ATTRIBUTE_MAP[str(i)] for i in range(14))
     infos = [ds.get_data_info(i) for i in range(3)]
-    assert [info['crop_bbox'] for info in infos] == [
-        [10.0, 0.0, 10.0, 10.0], [0.4, 1.6, 9.3, 7.2], [15.0, 2.0, 20.0, 20.0]]
+    assert [info['crop_bbox'] for info in infos] == [[10.0, 0.0, 10.0, 10.0],
+                                                     [0.4, 1.6, 9.3, 7.2],
+                                                     [15.0, 2.0, 20.0, 20.0]]
     assert [(info['scene_id'], info['person_idx']) for info in infos] == \
         [(0, 0), (0, 1), (1, 0)]
     assert infos[2]['img_path'] == osp.join(
@@ -504,27 +565,35 @@ def test_wider_unspecified_as(wider_root, unspecified_as, expected):
         'val/1--Handshaking/1_Handshaking_Handshaking_1_35.jpg')
 
 
-@pytest.mark.parametrize('split, test_mode, expected', [
-    ('train', False, [([0, 3, 13], []), ([1], [])]),
-    ('val', True, [([], list(range(14)))]),  # default: ignore at test time
-    ('val', False, [([], [])]),  # default: negative in training
-    ('test', True, [([13], [])]),
-])
+@pytest.mark.parametrize(
+    'split, test_mode, expected',
+    [
+        ('train', False, [([0, 3, 13], []), ([1], [])]),
+        ('val', True, [([], list(range(14)))]),  # default: ignore at test time
+        ('val', False, [([], [])]),  # default: negative in training
+        ('test', True, [([13], [])]),
+    ])
 def test_wider_splits(wider_root, split, test_mode, expected):
     ds = build(
-        dict(type='WIDERAttribute', data_root=wider_root, split=split,
-             test_mode=test_mode))
+        dict(
+            type='WIDERAttribute',
+            data_root=wider_root,
+            split=split,
+            test_mode=test_mode))
     assert labels_of(ds) == expected
 
 
 def test_wider_crop_pipeline(wider_root):
     ds = build(
-        dict(type='WIDERAttribute', data_root=wider_root, split='trainval',
-             pipeline=[
-                 dict(type='LoadImageFromFileChecked'),
-                 dict(type='CropByBBox'),
-                 dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-             ]))
+        dict(
+            type='WIDERAttribute',
+            data_root=wider_root,
+            split='trainval',
+            pipeline=[
+                dict(type='LoadImageFromFileChecked'),
+                dict(type='CropByBBox'),
+                dict(type='PackInputs', algorithm_keys=['gt_ignore']),
+            ]))
     blue_bgr, red_bgr = torch.tensor([255, 0, 0]), torch.tensor([0, 0, 255])
     # (expected C x H x W shape, expected BGR colour of every pixel)
     expected = [((3, 10, 10), blue_bgr), ((3, 7, 10), red_bgr),
@@ -550,9 +619,14 @@ def _wider_with(tmp_path, images, attribute_map=None):
 def _one_target(**target):
     base = {'bbox': [1, 1, 4, 4], 'attribute': _attr()}
     base.update(target)
-    return [{'file_name': 'train/0--Parade/a.jpg', 'scene_id': 0,
-             'targets': [{'bbox': [1, 1, 2, 2], 'attribute': _attr()},
-                         base]}]
+    return [{
+        'file_name': 'train/0--Parade/a.jpg',
+        'scene_id': 0,
+        'targets': [{
+            'bbox': [1, 1, 2, 2],
+            'attribute': _attr()
+        }, base]
+    }]
 
 
 @pytest.mark.parametrize('images, message', [
@@ -595,8 +669,7 @@ def test_wider_bad_files(tmp_path):
     with pytest.raises(AnnotationError, match='not valid JSON'):
         build(dict(type='WIDERAttribute', data_root=root))
     with pytest.raises(FileNotFoundError, match='wider_attribute_test.json'):
-        build(dict(type='WIDERAttribute', data_root=root,
-                            split='test'))
+        build(dict(type='WIDERAttribute', data_root=root, split='test'))
 
 
 # ================================================================= NUS-WIDE
@@ -623,16 +696,17 @@ def test_nuswide_official_layout(nus_root):
     assert ds.CLASSES == NUS_CONCEPTS
     assert labels_of(ds) == [(nus('person', 'dancing'), []),
                              (nus('airport', 'plane', 'sky'), []), ([], [])]
-    assert ds.get_data_info(0)['img_path'] == osp.join(
-        nus_root, 'Flickr', 'actor', '0001_2124494179.jpg')
-    test = build(dict(type='NUSWIDE', data_root=nus_root,
-                               split='test', test_mode=True))
+    assert ds.get_data_info(0)['img_path'] == osp.join(nus_root, 'Flickr',
+                                                       'actor',
+                                                       '0001_2124494179.jpg')
+    test = build(
+        dict(type='NUSWIDE', data_root=nus_root, split='test', test_mode=True))
     assert labels_of(test) == [(nus('beach', 'water', 'sand', 'sky'), [])]
 
 
 def test_nuswide_classes_subset(nus_root):
-    ds = build(dict(type='NUSWIDE', data_root=nus_root,
-                             classes=['sky', 'person']))
+    ds = build(
+        dict(type='NUSWIDE', data_root=nus_root, classes=['sky', 'person']))
     assert labels_of(ds) == [([1], []), ([0], []), ([], [])]
 
 
@@ -650,8 +724,8 @@ def test_nuswide_invalid_label_raise_or_ignore(nus_root):
         build(dict(type='NUSWIDE', data_root=nus_root))
     assert (info.value.file, info.value.entry) == (lake, 'line 2')
     with captured_logs() as logs:
-        ds = build(dict(type='NUSWIDE', data_root=nus_root,
-                                 invalid_labels='ignore'))
+        ds = build(
+            dict(type='NUSWIDE', data_root=nus_root, invalid_labels='ignore'))
     assert labels_of(ds) == [(nus('person', 'dancing'), []),
                              (nus('airport', 'plane', 'sky'), nus('lake')),
                              ([], [])]
@@ -680,8 +754,8 @@ def test_nuswide_missing_images_not_dropped_silently(nus_root):
     with pytest.raises(FileNotFoundError, match='0002_2185227474.jpg'):
         build(dict(type='NUSWIDE', data_root=nus_root))
     with captured_logs() as logs:
-        ds = build(dict(type='NUSWIDE', data_root=nus_root,
-                                 missing_images='drop'))
+        ds = build(
+            dict(type='NUSWIDE', data_root=nus_root, missing_images='drop'))
     assert labels_of(ds) == [(nus('person', 'dancing'), []), ([], [])]
     assert ds.num_dropped == {'missing_image': 1}
     assert any('dropped 1 sample(s)' in m and missing in m for m in logs)
@@ -690,8 +764,7 @@ def test_nuswide_missing_images_not_dropped_silently(nus_root):
 def test_nuswide_missing_or_empty_metadata(nus_root):
     os.remove(nus_label_file(nus_root, 'zebra', 'Test'))
     with pytest.raises(FileNotFoundError, match='Labels_zebra_Test.txt'):
-        build(dict(type='NUSWIDE', data_root=nus_root,
-                            split='test'))
+        build(dict(type='NUSWIDE', data_root=nus_root, split='test'))
     concepts = osp.join(nus_root, 'Concepts81.txt')
     write_text(concepts, [])
     with pytest.raises(AnnotationError, match='the class list is empty') \
@@ -702,8 +775,7 @@ def test_nuswide_missing_or_empty_metadata(nus_root):
     with pytest.raises(FileNotFoundError, match='Concepts81.txt'):
         build(dict(type='NUSWIDE', data_root=nus_root))
     with pytest.raises(ValueError, match='invalid_labels must be one of'):
-        build(dict(type='NUSWIDE', data_root=nus_root,
-                            invalid_labels='zero'))
+        build(dict(type='NUSWIDE', data_root=nus_root, invalid_labels='zero'))
 
 
 # ====================================================== MultiLabelFolder
@@ -716,12 +788,18 @@ def folder_root(tmp_path):
 
 
 def folder_cfg(root, ann, **kwargs):
-    return dict(type='MultiLabelFolder', data_root=root, ann_file=ann,
-                data_prefix='images', **kwargs)
+    return dict(
+        type='MultiLabelFolder',
+        data_root=root,
+        ann_file=ann,
+        data_prefix='images',
+        **kwargs)
 
 
-CSV_ROWS = ['path,labels,ignore', 'dogs/001.jpg,dog;person,',
-            'cats/002.png, cat ,person', '"odd, name/003.jpg",,']
+CSV_ROWS = [
+    'path,labels,ignore', 'dogs/001.jpg,dog;person,',
+    'cats/002.png, cat ,person', '"odd, name/003.jpg",,'
+]
 
 
 def test_folder_csv_inferred_classes(folder_root):
@@ -730,8 +808,8 @@ def test_folder_csv_inferred_classes(folder_root):
         ds = build(folder_cfg(folder_root, 'ann.csv'))
     assert ds.CLASSES == ('cat', 'dog', 'person')  # sorted union
     assert labels_of(ds) == [([1, 2], []), ([0], [2]), ([], [])]
-    assert ds.get_data_info(2)['img_path'] == osp.join(
-        folder_root, 'images', 'odd, name/003.jpg')
+    assert ds.get_data_info(2)['img_path'] == osp.join(folder_root, 'images',
+                                                       'odd, name/003.jpg')
     assert any("inferred 3 classes (sorted): ['cat', 'dog', 'person']" in m
                for m in logs)
 
@@ -740,33 +818,45 @@ def test_folder_csv_given_classes_and_separator(folder_root):
     rows = [r.replace(';', '|') for r in CSV_ROWS]
     write_text(osp.join(folder_root, 'ann.csv'), rows)
     ds = build(
-        folder_cfg(folder_root, 'ann.csv', label_sep='|',
-                   classes=['person', 'dog', 'cat', 'bird']))
+        folder_cfg(
+            folder_root,
+            'ann.csv',
+            label_sep='|',
+            classes=['person', 'dog', 'cat', 'bird']))
     assert labels_of(ds) == [([0, 1], []), ([2], [0]), ([], [])]
     classes_file = osp.join(folder_root, 'classes.txt')
     write_text(classes_file, ['person', 'dog', 'cat'])
     ds = build(
-        folder_cfg(folder_root, 'ann.csv', label_sep='|',
-                   classes=classes_file))
+        folder_cfg(
+            folder_root, 'ann.csv', label_sep='|', classes=classes_file))
     assert ds.CLASSES == ('person', 'dog', 'cat')
     assert labels_of(ds) == [([0, 1], []), ([2], [0]), ([], [])]
 
 
 def test_folder_csv_without_ignore_column(folder_root):
-    write_text(osp.join(folder_root, 'ann.csv'),
-               ['path,labels', 'dogs/001.jpg,dog', 'cats/002.png,cat;dog'])
+    write_text(
+        osp.join(folder_root, 'ann.csv'),
+        ['path,labels', 'dogs/001.jpg,dog', 'cats/002.png,cat;dog'])
     ds = build(folder_cfg(folder_root, 'ann.csv'))
     assert labels_of(ds) == [([1], []), ([0, 1], [])]
 
 
 def test_folder_json(folder_root):
-    entries = [{'img': 'dogs/001.jpg', 'labels': ['dog', 'person']},
-               {'img': 'cats/002.png', 'labels': [2], 'ignore': ['person']},
-               {'img': 'odd, name/003.jpg', 'labels': []}]
+    entries = [{
+        'img': 'dogs/001.jpg',
+        'labels': ['dog', 'person']
+    }, {
+        'img': 'cats/002.png',
+        'labels': [2],
+        'ignore': ['person']
+    }, {
+        'img': 'odd, name/003.jpg',
+        'labels': []
+    }]
     with open(osp.join(folder_root, 'ann.json'), 'w') as f:
         json.dump(entries, f)
-    ds = build(folder_cfg(folder_root, 'ann.json',
-                                   classes=['person', 'dog', 'cat']))
+    ds = build(
+        folder_cfg(folder_root, 'ann.json', classes=['person', 'dog', 'cat']))
     assert labels_of(ds) == [([0, 1], []), ([2], [0]), ([], [])]
     with pytest.raises(AnnotationError, match='integer labels need') as info:
         build(folder_cfg(folder_root, 'ann.json'))
@@ -774,43 +864,61 @@ def test_folder_json(folder_root):
 
 
 @pytest.mark.parametrize('rows, message, entry', [
-    (['path,labels', 'dogs/001.jpg,dragon'], "unknown class name 'dragon'",
-     'line 2'),
-    (['path,labels,ignore', 'dogs/001.jpg,dog;cat,cat'],
-     r"classes \['cat'\] are both in labels and ignore", 'line 2'),
+    (['path,labels', 'dogs/001.jpg,dragon'
+      ], "unknown class name 'dragon'", 'line 2'),
+    (['path,labels,ignore', 'dogs/001.jpg,dog;cat,cat'
+      ], r"classes \['cat'\] are both in labels and ignore", 'line 2'),
     (['path,label', 'dogs/001.jpg,dog'], 'header', 'line 1'),
     (['path,labels,extra', 'dogs/001.jpg,dog,x'], 'header', 'line 1'),
     (['path,labels', 'dogs/001.jpg,dog,cat'], 'expected 2 fields', 'line 2'),
     (['path,labels,ignore', 'dogs/001.jpg'], 'expected 3 fields', 'line 2'),
     (['path,labels', ',dog'], 'empty path', 'line 2'),
-    (['path,labels', '"dogs/001.jpg,dog'], 'malformed CSV',
-     'after line 1'),
+    (['path,labels', '"dogs/001.jpg,dog'], 'malformed CSV', 'after line 1'),
     ([], r'is empty \(no header row\)', None),
 ])
 def test_folder_bad_csv(folder_root, rows, message, entry):
     ann = osp.join(folder_root, 'ann.csv')
     write_text(ann, rows)
     with pytest.raises(AnnotationError, match=message) as info:
-        build(folder_cfg(folder_root, 'ann.csv',
-                                  classes=['cat', 'dog']))
+        build(folder_cfg(folder_root, 'ann.csv', classes=['cat', 'dog']))
     assert (info.value.file, info.value.entry) == (ann, entry)
 
 
 @pytest.mark.parametrize('content, message, entry', [
-    ([{'img': 'dogs/001.jpg', 'labels': [0]},
-      {'img': 'cats/002.png', 'labels': [2]}],
-     'label index 2 is out of range for 2 classes', 'entry #1'),
-    ([{'img': 'dogs/001.jpg', 'labels': [-1]}], 'label index -1 is out of',
-     'entry #0'),
-    ([{'img': 'dogs/001.jpg', 'labels': [True]}],
-     'neither a class name nor an integer', 'entry #0'),
-    ([{'img': 'dogs/001.jpg', 'labels': 'dog'}], '"labels" must be a list',
-     'entry #0'),
-    ([{'img': 'dogs/001.jpg', 'labels': [], 'tags': []}],
-     'nothing else', 'entry #0'),
-    ([{'labels': ['dog']}], 'needs "img"', 'entry #0'),
-    ([{'img': '', 'labels': ['dog']}], 'bad "img"', 'entry #0'),
-    ({'img': 'dogs/001.jpg'}, 'top level is a dict', None),
+    ([{
+        'img': 'dogs/001.jpg',
+        'labels': [0]
+    }, {
+        'img': 'cats/002.png',
+        'labels': [2]
+    }], 'label index 2 is out of range for 2 classes', 'entry #1'),
+    ([{
+        'img': 'dogs/001.jpg',
+        'labels': [-1]
+    }], 'label index -1 is out of', 'entry #0'),
+    ([{
+        'img': 'dogs/001.jpg',
+        'labels': [True]
+    }], 'neither a class name nor an integer', 'entry #0'),
+    ([{
+        'img': 'dogs/001.jpg',
+        'labels': 'dog'
+    }], '"labels" must be a list', 'entry #0'),
+    ([{
+        'img': 'dogs/001.jpg',
+        'labels': [],
+        'tags': []
+    }], 'nothing else', 'entry #0'),
+    ([{
+        'labels': ['dog']
+    }], 'needs "img"', 'entry #0'),
+    ([{
+        'img': '',
+        'labels': ['dog']
+    }], 'bad "img"', 'entry #0'),
+    ({
+        'img': 'dogs/001.jpg'
+    }, 'top level is a dict', None),
     ('[{"img": ', 'not valid JSON', None),
 ])
 def test_folder_bad_json(folder_root, content, message, entry):
@@ -818,8 +926,7 @@ def test_folder_bad_json(folder_root, content, message, entry):
     with open(ann, 'w') as f:
         f.write(content if isinstance(content, str) else json.dumps(content))
     with pytest.raises(AnnotationError, match=message) as info:
-        build(folder_cfg(folder_root, 'ann.json',
-                                  classes=['cat', 'dog']))
+        build(folder_cfg(folder_root, 'ann.json', classes=['cat', 'dog']))
     assert (info.value.file, info.value.entry) == (ann, entry)
 
 
@@ -852,9 +959,13 @@ def test_path_arguments_of_every_dataset(tmp_path):
     os.rename(osp.join(voc_root, 'Annotations'), osp.join(voc_root, 'xml'))
     ids = osp.join(str(tmp_path), 'my_ids.txt')
     write_text(ids, ['000003'])
-    ds = build(dict(type='VOCMultiLabel', data_root=voc_root,
-                    image_set_path=ids, difficult_as='ignore',
-                    data_prefix=dict(img_path='imgs', ann_path='xml')))
+    ds = build(
+        dict(
+            type='VOCMultiLabel',
+            data_root=voc_root,
+            image_set_path=ids,
+            difficult_as='ignore',
+            data_prefix=dict(img_path='imgs', ann_path='xml')))
     assert labels_of(ds) == [([voc('bottle')], [voc('sheep')])]
     assert ds.get_data_info(0)['img_path'] == osp.join(voc_root, 'imgs',
                                                        '000003.jpg')
@@ -863,39 +974,56 @@ def test_path_arguments_of_every_dataset(tmp_path):
     wider_root = str(tmp_path / 'wider')
     build_wider(wider_root, {'test': wider_json(WIDER_TEST)})
     os.rename(osp.join(wider_root, 'Image'), osp.join(wider_root, 'images'))
-    os.rename(osp.join(wider_root, 'Annotations'),
-              osp.join(wider_root, 'anno'))
-    ds = build(dict(type='WIDERAttribute', data_root=wider_root,
-                    split='test', ann_file='anno/wider_attribute_test.json',
-                    data_prefix='images', test_mode=True))
+    os.rename(
+        osp.join(wider_root, 'Annotations'), osp.join(wider_root, 'anno'))
+    ds = build(
+        dict(
+            type='WIDERAttribute',
+            data_root=wider_root,
+            split='test',
+            ann_file='anno/wider_attribute_test.json',
+            data_prefix='images',
+            test_mode=True))
     assert labels_of(ds) == [([13], [])]
 
     # NUS-WIDE: ConceptsList/ sub-folder, renamed list, labels and images
     nus_root = str(tmp_path / 'nus')
     build_nuswide(nus_root, {'Train': NUS_TRAIN})
     os.makedirs(osp.join(nus_root, 'ConceptsList'))
-    os.rename(osp.join(nus_root, 'Concepts81.txt'),
-              osp.join(nus_root, 'ConceptsList', 'Concepts81.txt'))
-    os.rename(osp.join(nus_root, 'ImageList', 'TrainImagelist.txt'),
-              osp.join(nus_root, 'train_list.txt'))
-    os.rename(osp.join(nus_root, 'Groundtruth', 'TrainTestLabels'),
-              osp.join(nus_root, 'labels'))
+    os.rename(
+        osp.join(nus_root, 'Concepts81.txt'),
+        osp.join(nus_root, 'ConceptsList', 'Concepts81.txt'))
+    os.rename(
+        osp.join(nus_root, 'ImageList', 'TrainImagelist.txt'),
+        osp.join(nus_root, 'train_list.txt'))
+    os.rename(
+        osp.join(nus_root, 'Groundtruth', 'TrainTestLabels'),
+        osp.join(nus_root, 'labels'))
     os.rename(osp.join(nus_root, 'Flickr'), osp.join(nus_root, 'images'))
-    ds = build(dict(type='NUSWIDE', data_root=nus_root,
-                    concepts_file='ConceptsList/Concepts81.txt',
-                    image_list='train_list.txt', label_dir='labels',
-                    data_prefix='images'))
+    ds = build(
+        dict(
+            type='NUSWIDE',
+            data_root=nus_root,
+            concepts_file='ConceptsList/Concepts81.txt',
+            image_list='train_list.txt',
+            label_dir='labels',
+            data_prefix='images'))
     assert labels_of(ds)[1] == (nus('airport', 'plane', 'sky'), [])
-    assert ds.get_data_info(1)['img_path'] == osp.join(
-        nus_root, 'images', 'airport', '0002_2185227474.jpg')
+    assert ds.get_data_info(1)['img_path'] == osp.join(nus_root, 'images',
+                                                       'airport',
+                                                       '0002_2185227474.jpg')
 
     # MultiLabelFolder: JSON content under another extension
     own = str(tmp_path / 'own')
     write_image(osp.join(own, 'a.jpg'))
     with open(osp.join(own, 'labels.txt'), 'w') as f:
         json.dump([{'img': 'a.jpg', 'labels': ['b', 'a']}], f)
-    ds = build(dict(type='MultiLabelFolder', data_root=own,
-                    ann_file='labels.txt', ann_format='json'))
+    ds = build(
+        dict(
+            type='MultiLabelFolder',
+            data_root=own,
+            ann_file='labels.txt',
+            ann_format='json'))
     assert ds.CLASSES == ('a', 'b') and labels_of(ds) == [([0, 1], [])]
 
 
@@ -912,8 +1040,11 @@ def image_files(tmp_path):
         head = f.read(40)
     with open(truncated, 'wb') as f:
         f.write(head)
-    return dict(good=good, garbage=garbage, truncated=truncated,
-                missing=str(tmp_path / 'missing.jpg'))
+    return dict(
+        good=good,
+        garbage=garbage,
+        truncated=truncated,
+        missing=str(tmp_path / 'missing.jpg'))
 
 
 def test_load_checked_reads_a_good_image(image_files):
@@ -923,8 +1054,11 @@ def test_load_checked_reads_a_good_image(image_files):
     assert out['img_shape'] == out['ori_shape'] == (4, 5)
     assert out['img'][0, 0].tolist() == [30, 20, 10]  # BGR
 
-    load = TRANSFORMS.build(dict(type='LoadImageFromFileChecked',
-                                 to_float32=True, color_type='grayscale'))
+    load = TRANSFORMS.build(
+        dict(
+            type='LoadImageFromFileChecked',
+            to_float32=True,
+            color_type='grayscale'))
     out = load(dict(img_path=image_files['good']))
     assert out['img'].shape == (4, 5) and out['img'].dtype == np.float32
     # ITU-R 601 luma of RGB (10, 20, 30): 0.299*10 + 0.587*20 + 0.114*30
@@ -951,11 +1085,13 @@ def _png_declaring(path, width, height):
     return str(path)
 
 
-@pytest.mark.parametrize('width, height, reason', [
-    (12_000, 10_000, '12000 x 10000 = 120,000,000 pixels, more than '
-     'max_pixels=100,000,000'),  # above ours, below PIL's own hard limit
-    (50_000, 50_000, 'decompression bomb refused before decoding'),
-])
+@pytest.mark.parametrize(
+    'width, height, reason',
+    [
+        (12_000, 10_000, '12000 x 10000 = 120,000,000 pixels, more than '
+         'max_pixels=100,000,000'),  # above ours, below PIL's own hard limit
+        (50_000, 50_000, 'decompression bomb refused before decoding'),
+    ])
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])
 def test_load_checked_refuses_decompression_bombs(tmp_path, width, height,
                                                   reason, backend):
@@ -987,9 +1123,9 @@ def test_load_checked_pixel_limit_is_configurable(image_files):
 
 
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])
-@pytest.mark.parametrize('which, reason', [
-    ('garbage', 'can not decode'), ('truncated', 'can not decode'),
-    ('missing', 'file not found')])
+@pytest.mark.parametrize('which, reason', [('garbage', 'can not decode'),
+                                           ('truncated', 'can not decode'),
+                                           ('missing', 'file not found')])
 def test_load_checked_raises_naming_the_file(image_files, backend, which,
                                              reason):
     load = TRANSFORMS.build(
@@ -1009,38 +1145,43 @@ def test_load_checked_skip_counts_and_logs(image_files):
         assert load(dict(img_path=image_files['missing'])) is None
         assert load(dict(img_path=image_files['good'])) is not None
     assert load.num_skipped == 3
-    assert load.skipped_files == {image_files['garbage'],
-                                  image_files['missing']}
+    assert load.skipped_files == {
+        image_files['garbage'], image_files['missing']
+    }
     skips = [m for m in logs if m.startswith('Skipped image')]
     assert len(skips) == 3
     assert image_files['garbage'] in skips[1]
     assert 'has skipped 2 load(s) of 1 distinct file(s)' in skips[1]
     assert 'has skipped 3 load(s) of 2 distinct file(s)' in skips[2]
     with pytest.raises(ValueError, match='on_error must be one of'):
-        TRANSFORMS.build(dict(type='LoadImageFromFileChecked',
-                              on_error='ignore'))
+        TRANSFORMS.build(
+            dict(type='LoadImageFromFileChecked', on_error='ignore'))
 
 
 def _corrupt_folder_dataset(root, on_error, test_mode):
     write_image(osp.join(root, 'good.png'), (5, 4))
     with open(osp.join(root, 'bad.jpg'), 'wb') as f:
         f.write(b'corrupt')
-    write_text(osp.join(root, 'ann.csv'),
-               ['path,labels', 'bad.jpg,cat', 'good.png,dog'])
+    write_text(
+        osp.join(root, 'ann.csv'),
+        ['path,labels', 'bad.jpg,cat', 'good.png,dog'])
     return build(
-        dict(type='MultiLabelFolder', data_root=root, ann_file='ann.csv',
-             test_mode=test_mode, pipeline=[
-                 dict(type='LoadImageFromFileChecked', on_error=on_error),
-                 dict(type='PackInputs', algorithm_keys=['gt_ignore']),
-             ]))
+        dict(
+            type='MultiLabelFolder',
+            data_root=root,
+            ann_file='ann.csv',
+            test_mode=test_mode,
+            pipeline=[
+                dict(type='LoadImageFromFileChecked', on_error=on_error),
+                dict(type='PackInputs', algorithm_keys=['gt_ignore']),
+            ]))
 
 
 def test_dataset_skips_corrupt_image_in_training(tmp_path):
     ds = _corrupt_folder_dataset(str(tmp_path), 'skip', test_mode=False)
     np.random.seed(0)
     out = ds[0]  # bad.jpg: mmengine re-draws until it gets good.png
-    assert out['data_samples'].img_path == osp.join(str(tmp_path),
-                                                    'good.png')
+    assert out['data_samples'].img_path == osp.join(str(tmp_path), 'good.png')
     assert out['data_samples'].gt_label.tolist() == [1]  # dog
     load = ds.pipeline.transforms[0]
     assert load.num_skipped >= 1
@@ -1061,12 +1202,14 @@ def test_dataset_raises_on_corrupt_image_by_default(tmp_path):
         ds[0]
 
 
-@pytest.mark.parametrize('bbox, fmt, rows, cols', [
-    ([1, 2, 3, 4], 'xywh', (2, 6), (1, 4)),
-    ([1, 2, 3, 4], 'xyxy', (2, 4), (1, 3)),
-    ([1.5, 2.4, 2.0, 1.0], 'xywh', (2, 3), (2, 4)),  # round(3.5) == 4
-    ([-3, -3, 5, 5], 'xywh', (0, 2), (0, 2)),  # clipped to the image
-])
+@pytest.mark.parametrize(
+    'bbox, fmt, rows, cols',
+    [
+        ([1, 2, 3, 4], 'xywh', (2, 6), (1, 4)),
+        ([1, 2, 3, 4], 'xyxy', (2, 4), (1, 3)),
+        ([1.5, 2.4, 2.0, 1.0], 'xywh', (2, 3), (2, 4)),  # round(3.5) == 4
+        ([-3, -3, 5, 5], 'xywh', (0, 2), (0, 2)),  # clipped to the image
+    ])
 def test_crop_by_bbox(bbox, fmt, rows, cols):
     img = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
     crop = TRANSFORMS.build(dict(type='CropByBBox', bbox_format=fmt))
@@ -1078,8 +1221,8 @@ def test_crop_by_bbox(bbox, fmt, rows, cols):
 
 def test_crop_by_bbox_other_key():
     img = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
-    crop = TRANSFORMS.build(dict(type='CropByBBox', bbox_key='gt_bbox',
-                                 bbox_format='xyxy'))
+    crop = TRANSFORMS.build(
+        dict(type='CropByBBox', bbox_key='gt_bbox', bbox_format='xyxy'))
     out = crop(dict(img=img, gt_bbox=np.array([0, 0, 10, 1.0])))
     assert np.array_equal(out['img'], img[0:1, 0:10])
 
@@ -1129,8 +1272,10 @@ def _coco_fixture(year):
 
 
 def _wider_fixture(root):
-    build_wider(root, {'trainval': wider_json(WIDER_TRAINVAL),
-                       'test': wider_json(WIDER_TEST)})
+    build_wider(root, {
+        'trainval': wider_json(WIDER_TRAINVAL),
+        'test': wider_json(WIDER_TEST)
+    })
 
 
 def _nus_fixture(root):
@@ -1149,8 +1294,7 @@ CONFIGS = {
     'coco14': (_coco_fixture(2014), 448, 80, ([0, 16], []), ([0, 16], [])),
     'coco17': (_coco_fixture(2017), 448, 80, ([0, 16], []), ([0, 16], [])),
     'wider': (_wider_fixture, 224, 14, ([0, 3, 13], []), ([13], [])),
-    'nuswide': (_nus_fixture, 448, 81, (nus('person', 'dancing'),
-                                        nus('lake')),
+    'nuswide': (_nus_fixture, 448, 81, (nus('person', 'dancing'), nus('lake')),
                 (nus('beach', 'water', 'sand', 'sky'), [])),
 }
 
@@ -1189,8 +1333,8 @@ def test_base_dataset_config_builds_against_fixture(tmp_path, name):
         assert sample.gt_label.tolist() == expected[0]
         assert list(sample.gt_ignore) == expected[1]
         # normalisation of the solid-colour fixture images: ImageNet mean/std
-        batch = preprocessor(dict(inputs=[out['inputs']],
-                                  data_samples=[sample]))
+        batch = preprocessor(
+            dict(inputs=[out['inputs']], data_samples=[sample]))
         pixel = batch['inputs'][0, :, size // 2, size // 2]
         bgr = out['inputs'][:, size // 2, size // 2].float()
         expected_pixel = (bgr.flip(0) - torch.tensor(

@@ -17,6 +17,7 @@ from mmcsra.datasets import AnnotationError
 from fixtures.multi_label_data import write_image
 
 from utils import REPO
+
 CLASSES = ['cat', 'dog', 'person']
 
 
@@ -43,14 +44,16 @@ def write_ann(root, data, name='train.json'):
 
 OPENMMLAB = dict(
     metainfo=dict(classes=CLASSES),
-    data_list=[dict(img_path='dogs/001.jpg', gt_label=[1, 2]),
-               dict(img_path='cats/002.png', gt_label=0, gt_ignore=[2]),
-               dict(img_path='empty/003.jpg', gt_label=[])])
+    data_list=[
+        dict(img_path='dogs/001.jpg', gt_label=[1, 2]),
+        dict(img_path='cats/002.png', gt_label=0, gt_ignore=[2]),
+        dict(img_path='empty/003.jpg', gt_label=[])
+    ])
 
 
 def build(root, ann='train.json', **kwargs):
-    return DATASETS.build(dict(type='MultiLabelFolder', data_root=root,
-                               ann_file=ann, **kwargs))
+    return DATASETS.build(
+        dict(type='MultiLabelFolder', data_root=root, ann_file=ann, **kwargs))
 
 
 def test_openmmlab_json_labels_and_classes(root):
@@ -76,22 +79,24 @@ def test_openmmlab_json_without_metainfo_classes(root):
     (OPENMMLAB, dict(classes=['dog', 'cat', 'person']),
      r'differ from the `classes` argument', None),
     (dict(OPENMMLAB, extra=1), {}, r"top-level keys \['extra'\]", None),
-    (dict(metainfo=dict(classes=CLASSES),
-          data_list=[dict(img_path='dogs/001.jpg', gt_label=[3])]), {},
+    (dict(
+        metainfo=dict(classes=CLASSES),
+        data_list=[dict(img_path='dogs/001.jpg', gt_label=[3])]), {},
      'label index 3 is out of range for 3 classes', 'data_list[0]'),
+    (dict(
+        metainfo=dict(classes=CLASSES),
+        data_list=[dict(img_path='dogs/001.jpg', gt_label=[0], height=4)
+                   ]), {}, 'nothing else', 'data_list[0]'),
+    (dict(metainfo=dict(classes=CLASSES), data_list=[dict(gt_label=[0])]), {},
+     'needs "img_path"', 'data_list[0]'),
+    (dict(
+        metainfo=dict(classes=CLASSES),
+        data_list=[dict(img_path='dogs/001.jpg', gt_label='dog')
+                   ]), {}, 'must be a list of class indices', 'data_list[0]'),
+    (dict(metainfo=dict(classes='cat'),
+          data_list=[]), {}, 'must be a list of names', None),
     (dict(metainfo=dict(classes=CLASSES),
-          data_list=[dict(img_path='dogs/001.jpg', gt_label=[0],
-                          height=4)]), {}, 'nothing else', 'data_list[0]'),
-    (dict(metainfo=dict(classes=CLASSES),
-          data_list=[dict(gt_label=[0])]), {}, 'needs "img_path"',
-     'data_list[0]'),
-    (dict(metainfo=dict(classes=CLASSES),
-          data_list=[dict(img_path='dogs/001.jpg', gt_label='dog')]), {},
-     'must be a list of class indices', 'data_list[0]'),
-    (dict(metainfo=dict(classes='cat'), data_list=[]), {},
-     'must be a list of names', None),
-    (dict(metainfo=dict(classes=CLASSES), data_list={}), {},
-     '"data_list" must be a list', None),
+          data_list={}), {}, '"data_list" must be a list', None),
 ])
 def test_openmmlab_json_errors(root, data, kwargs, message, entry):
     path = write_ann(root, data)
@@ -108,17 +113,18 @@ def test_dataset_base_needs_only_root_ann_and_classes(root):
     child = osp.join(root, 'my_data.py')
     base = osp.join(REPO, 'configs/_base_/datasets/multi_label_folder.py')
     with open(child, 'w') as f:
-        f.write(f"_base_ = [{base!r}]\n"
-                f"d = dict(data_root={root!r}, classes={CLASSES!r})\n"
-                "train_dataloader = dict(dataset=dict(d, ann_file='train.json'))\n"
-                "val_dataloader = dict(dataset=dict(d, ann_file='val.json'))\n"
-                "test_dataloader = dict(dataset=dict(d, ann_file='test.json'))\n")
+        f.write(
+            f"_base_ = [{base!r}]\n"
+            f"d = dict(data_root={root!r}, classes={CLASSES!r})\n"
+            "train_dataloader = dict(dataset=dict(d, ann_file='train.json'))\n"
+            "val_dataloader = dict(dataset=dict(d, ann_file='val.json'))\n"
+            "test_dataloader = dict(dataset=dict(d, ann_file='test.json'))\n")
     cfg = Config.fromfile(child)
     for split in ('train', 'val', 'test'):
         ds_cfg = cfg[f'{split}_dataloader'].dataset
         assert ds_cfg.type == 'MultiLabelFolder'
-        assert [t['type'] for t in ds_cfg.pipeline] == [
-            'LoadImageFromFileChecked', 'Resize', 'PackInputs']
+        assert [t['type'] for t in ds_cfg.pipeline
+                ] == ['LoadImageFromFileChecked', 'Resize', 'PackInputs']
         ds = DATASETS.build(ds_cfg)
         assert labels_of(ds) == [([1, 2], []), ([0], [2]), ([], [])]
         assert ds.test_mode == (split != 'train')

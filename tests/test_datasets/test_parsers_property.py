@@ -38,11 +38,10 @@ from mmcsra.datasets import (COCOMultiLabel, MultiLabelFolder, NUSWIDE,
                              VOCMultiLabel, WIDERAttribute)
 from mmcsra.datasets.errors import AnnotationError
 
-from fixtures.multi_label_data import (VOC_CLASSES,
-                                       WIDER_ATTRIBUTE_MAP, build_coco,
-                                       build_nuswide, build_voc,
-                                       coco_instances, nus_label_file,
-                                       voc_xml, wider_json)
+from fixtures.multi_label_data import (VOC_CLASSES, WIDER_ATTRIBUTE_MAP,
+                                       build_coco, build_nuswide, build_voc,
+                                       coco_instances, nus_label_file, voc_xml,
+                                       wider_json)
 
 PROPERTY = settings(
     max_examples=20,
@@ -63,8 +62,8 @@ NOT_INT = st.one_of(
     st.text(max_size=4), st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(), st.none(), st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
-BAD_BYTES = st.sampled_from([b'\xff', b'\xfe\xff', b'\xc3\x28', b'\x80abc',
-                             b'\xed\xa0\x80'])
+BAD_BYTES = st.sampled_from(
+    [b'\xff', b'\xfe\xff', b'\xc3\x28', b'\x80abc', b'\xed\xa0\x80'])
 
 
 def resolve(positive, uncertain, policy) -> Tuple[List[int], List[int]]:
@@ -133,27 +132,31 @@ def inject_bytes(draw, path: str) -> None:
 
 
 def unique_ids(min_size: int, max_size: int):
-    return st.lists(st.integers(1, 10**6), min_size=min_size,
-                    max_size=max_size, unique=True)
+    return st.lists(
+        st.integers(1, 10**6),
+        min_size=min_size,
+        max_size=max_size,
+        unique=True)
 
 
 # ===================================================================== VOC
 def voc_specs():
     """{image id: [(class name, difficult 0/1/None, padding)]} + id order."""
-    obj = st.tuples(st.sampled_from(VOC_CLASSES),
-                    st.sampled_from([0, 1, None]),
-                    st.sampled_from(['', ' ', '\n\t', '  \n']))
+    obj = st.tuples(
+        st.sampled_from(VOC_CLASSES), st.sampled_from([0, 1, None]),
+        st.sampled_from(['', ' ', '\n\t', '  \n']))
     return unique_ids(1, 5).flatmap(lambda ids: st.tuples(
         st.just([f'{i:06d}' for i in ids]),
-        st.lists(st.lists(obj, max_size=5), min_size=len(ids),
-                 max_size=len(ids))))
+        st.lists(
+            st.lists(obj, max_size=5), min_size=len(ids), max_size=len(ids))))
 
 
 def write_voc(root: str, ids, objects) -> None:
-    build_voc(root, {
-        img_id: [(pad + name + pad, diff) for name, diff, pad in objs]
-        for img_id, objs in zip(ids, objects)
-    }, {'trainval': ids})
+    build_voc(
+        root, {
+            img_id: [(pad + name + pad, diff) for name, diff, pad in objs]
+            for img_id, objs in zip(ids, objects)
+        }, {'trainval': ids})
 
 
 @PROPERTY
@@ -162,8 +165,8 @@ def test_voc_valid_files_parse_exactly(spec, policy):
     ids, objects = spec
     with tempfile.TemporaryDirectory() as root:
         write_voc(root, ids, objects)
-        ds = VOCMultiLabel(data_root=root, difficult_as=policy,
-                           serialize_data=False)
+        ds = VOCMultiLabel(
+            data_root=root, difficult_as=policy, serialize_data=False)
         expected = []
         for objs in objects:
             clear = {VOC_CLASSES.index(n) for n, d, _ in objs if d != 1}
@@ -196,16 +199,18 @@ def test_voc_corruptions_raise_naming_the_file(spec, corruption, data):
         objs = [(n, d) for n, d, _ in objects[k]]
 
         def build(**kwargs):
-            return VOCMultiLabel(data_root=root, serialize_data=False,
-                                 **kwargs)
+            return VOCMultiLabel(
+                data_root=root, serialize_data=False, **kwargs)
 
         def with_object(name: str, difficult: str) -> None:
             # an extra last object with raw <name> / <difficult> text
             text = voc_xml(img_id, objs)
             extra = (f'<object><name>{name}</name>'
                      f'<difficult>{difficult}</difficult></object>')
-            write_bytes(xml, text.replace('</annotation>',
-                                          extra + '</annotation>').encode())
+            write_bytes(
+                xml,
+                text.replace('</annotation>',
+                             extra + '</annotation>').encode())
 
         entry = f'object {len(objs)}'
         if corruption == 'truncate_xml':
@@ -218,8 +223,9 @@ def test_voc_corruptions_raise_naming_the_file(spec, corruption, data):
             write_bytes(xml, b'')
             expect_annotation_error(build, xml)
         elif corruption == 'unknown_class':
-            name = draw(st.text(NAME_CHARS, min_size=1, max_size=8).filter(
-                lambda s: s not in VOC_CLASSES))
+            name = draw(
+                st.text(NAME_CHARS, min_size=1,
+                        max_size=8).filter(lambda s: s not in VOC_CLASSES))
             with_object(name, '0')
             err = expect_annotation_error(build, xml, entry)
             assert repr(name) in str(err)
@@ -227,8 +233,9 @@ def test_voc_corruptions_raise_naming_the_file(spec, corruption, data):
             with_object(draw(st.sampled_from(['', ' ', '\n'])), '0')
             expect_annotation_error(build, xml, entry)
         elif corruption == 'bad_difficult':
-            flag = draw(st.text(NAME_CHARS, min_size=1, max_size=3).filter(
-                lambda s: s not in ('0', '1')))
+            flag = draw(
+                st.text(NAME_CHARS, min_size=1,
+                        max_size=3).filter(lambda s: s not in ('0', '1')))
             with_object('dog', flag)
             expect_annotation_error(build, xml, entry)
         elif corruption == 'wrong_root':
@@ -242,12 +249,17 @@ def test_voc_corruptions_raise_naming_the_file(spec, corruption, data):
             expect_annotation_error(build, image_set, f'line {k + 1}')
         elif corruption == 'repeated_id':
             # the same XML: identical labels, dropped once and counted
-            lines = list(ids) + [draw(st.sampled_from(
-                [img_id, f'./{img_id}']))]
+            lines = list(ids) + [
+                draw(st.sampled_from([img_id, f'./{img_id}']))
+            ]
             write_bytes(image_set, '\n'.join(lines).encode())
             ds = build()
-            assert {k: n for k, n in ds.num_dropped.items() if n} == {
-                'duplicate': 1}
+            assert {
+                k: n
+                for k, n in ds.num_dropped.items() if n
+            } == {
+                'duplicate': 1
+            }
             assert [ds.get_data_info(i)['img_id']
                     for i in range(len(ds))] == list(ids)
         elif corruption == 'bytes_image_set':
@@ -278,24 +290,31 @@ def coco_specs(draw):
     """Categories (id, name), images (id, file), annotations
     (image index, category index, iscrowd), in file order."""
     cat_ids = draw(unique_ids(1, 6))
-    names = draw(st.lists(st.text(NAME_CHARS + ' ', min_size=1,
-                                  max_size=8).filter(str.strip),
-                          min_size=len(cat_ids), max_size=len(cat_ids),
-                          unique=True))
+    names = draw(
+        st.lists(
+            st.text(NAME_CHARS + ' ', min_size=1,
+                    max_size=8).filter(str.strip),
+            min_size=len(cat_ids),
+            max_size=len(cat_ids),
+            unique=True))
     img_ids = draw(unique_ids(1, 6))
-    anns = draw(st.lists(st.tuples(st.integers(0, len(img_ids) - 1),
-                                   st.integers(0, len(cat_ids) - 1),
-                                   st.sampled_from([0, 0, 1])),
-                         max_size=12))
-    return (list(zip(cat_ids, names)),
-            [(i, f'COCO_train2014_{i:012d}.jpg') for i in img_ids], anns)
+    anns = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0,
+                            len(img_ids) - 1),
+                st.integers(0,
+                            len(cat_ids) - 1), st.sampled_from([0, 0, 1])),
+            max_size=12))
+    return (list(zip(cat_ids, names)), [(i, f'COCO_train2014_{i:012d}.jpg')
+                                        for i in img_ids], anns)
 
 
 def coco_json(spec) -> dict:
     cats, images, anns = spec
-    return coco_instances(
-        images, [(images[i][0], cats[c][0], crowd) for i, c, crowd in anns],
-        [(cat_id, name, 'thing') for cat_id, name in cats])
+    return coco_instances(images, [(images[i][0], cats[c][0], crowd)
+                                   for i, c, crowd in anns],
+                          [(cat_id, name, 'thing') for cat_id, name in cats])
 
 
 def write_coco(root: str, instances: dict, write_images=True) -> str:
@@ -304,27 +323,37 @@ def write_coco(root: str, instances: dict, write_images=True) -> str:
 
 
 def build_coco_dataset(root, **kwargs):
-    return COCOMultiLabel(ann_file='annotations/instances_train2014.json',
-                          data_root=root, data_prefix='train2014',
-                          serialize_data=False, **kwargs)
+    return COCOMultiLabel(
+        ann_file='annotations/instances_train2014.json',
+        data_root=root,
+        data_prefix='train2014',
+        serialize_data=False,
+        **kwargs)
 
 
 @PROPERTY
-@given(spec=coco_specs(), class_order=st.sampled_from(['category_id',
-                                                         'name']),
-       keep_empty=st.booleans(), crowd_as=st.sampled_from(POLICIES))
+@given(
+    spec=coco_specs(),
+    class_order=st.sampled_from(['category_id', 'name']),
+    keep_empty=st.booleans(),
+    crowd_as=st.sampled_from(POLICIES))
 def test_coco_valid_files_parse_exactly(spec, class_order, keep_empty,
                                         crowd_as):
     cats, images, anns = spec
     with tempfile.TemporaryDirectory() as root:
         write_coco(root, coco_json(spec))
-        ds = build_coco_dataset(root, class_order=class_order,
-                                keep_empty=keep_empty, crowd_as=crowd_as)
+        ds = build_coco_dataset(
+            root,
+            class_order=class_order,
+            keep_empty=keep_empty,
+            crowd_as=crowd_as)
         key = 0 if class_order == 'category_id' else 1
         ordered = sorted(cats, key=lambda cat: cat[key])
         assert ds.CLASSES == tuple(name for _, name in ordered)
-        label_of = {cat_id: ordered.index((cat_id, name))
-                    for cat_id, name in cats}
+        label_of = {
+            cat_id: ordered.index((cat_id, name))
+            for cat_id, name in cats
+        }
         expected, empty = [], 0
         for img_id, _ in sorted(images):
             mine = [(cats[c][0], crowd) for i, c, crowd in anns
@@ -390,8 +419,12 @@ def test_coco_corruptions_raise_naming_the_file(spec, corruption, data):
             return
         if corruption in ('missing_image', 'missing_image_drop'):
             write_coco(root, instances)
-            kept = sorted({img['id'] for img in instances['images'] if any(
-                a['image_id'] == img['id'] for a in instances['annotations'])})
+            kept = sorted({
+                img['id']
+                for img in instances['images']
+                if any(a['image_id'] == img['id']
+                       for a in instances['annotations'])
+            })
             victim = draw(st.sampled_from(kept))
             image = osp.join(root, 'train2014',
                              f'COCO_train2014_{victim:012d}.jpg')
@@ -402,8 +435,9 @@ def test_coco_corruptions_raise_naming_the_file(spec, corruption, data):
                 ds = build(missing_images='drop')
                 assert len(ds) == len(kept) - 1
                 assert ds.num_dropped['missing_image'] == 1
-                assert [ds.get_data_info(i)['coco_img_id'] for i in range(
-                    len(ds))] == [i for i in kept if i != victim]
+                assert [
+                    ds.get_data_info(i)['coco_img_id'] for i in range(len(ds))
+                ] == [i for i in kept if i != victim]
             return
 
         entry = None
@@ -414,33 +448,36 @@ def test_coco_corruptions_raise_naming_the_file(spec, corruption, data):
         elif corruption == 'section_not_list':
             instances[section] = draw(st.sampled_from([{}, 'x', 3, None]))
         elif corruption == 'entry_not_object':
-            entries[k] = draw(st.one_of(st.integers(), st.text(max_size=3),
-                                        st.lists(st.integers(), max_size=2)))
+            entries[k] = draw(
+                st.one_of(st.integers(), st.text(max_size=3),
+                          st.lists(st.integers(), max_size=2)))
             entry = f'{section[:-1]} #{k}'.replace('categorie', 'category')
         elif corruption == 'key_missing':
             del entries[k][draw(st.sampled_from(SECTIONS[section]))]
         elif corruption == 'id_wrong_type':
-            key = draw(st.sampled_from(
-                [key for key in SECTIONS[section] if 'id' in key]))
+            key = draw(
+                st.sampled_from(
+                    [key for key in SECTIONS[section] if 'id' in key]))
             entries[k][key] = draw(NOT_INT)
         elif corruption == 'name_wrong_type':
             key = 'name' if section != 'images' else 'file_name'
             entries = instances['categories' if key == 'name' else 'images']
             k = min(k, len(entries) - 1)
-            entries[k][key] = draw(st.one_of(NOT_INT.filter(
-                lambda v: not isinstance(v, str)), st.sampled_from(['',
-                                                                    ' '])))
+            entries[k][key] = draw(
+                st.one_of(
+                    NOT_INT.filter(lambda v: not isinstance(v, str)),
+                    st.sampled_from(['', ' '])))
         elif corruption == 'unknown_category':
             ann = instances['annotations'][0]
             known = {c['id'] for c in instances['categories']}
-            ann['category_id'] = draw(st.integers(-5, 10**7).filter(
-                lambda i: i not in known))
+            ann['category_id'] = draw(
+                st.integers(-5, 10**7).filter(lambda i: i not in known))
             entry = f'annotation id={ann["id"]!r}'
         elif corruption == 'unknown_image':
             ann = instances['annotations'][0]
             known = {img['id'] for img in instances['images']}
-            ann['image_id'] = draw(st.integers(-5, 10**7).filter(
-                lambda i: i not in known))
+            ann['image_id'] = draw(
+                st.integers(-5, 10**7).filter(lambda i: i not in known))
             entry = f'annotation id={ann["id"]!r}'
         elif corruption == 'repeated_id':
             twin = dict(entries[k])
@@ -454,17 +491,18 @@ def test_coco_corruptions_raise_naming_the_file(spec, corruption, data):
             twin['id'] = max(c['id'] for c in instances['categories']) + 1
             instances['categories'].append(twin)
         elif corruption == 'bad_iscrowd':
-            instances['annotations'][0]['iscrowd'] = draw(st.one_of(
-                st.integers().filter(lambda i: i not in (0, 1)),
-                st.sampled_from(['0', '1', 'yes', None, [0], 0.5])))
+            instances['annotations'][0]['iscrowd'] = draw(
+                st.one_of(st.integers().filter(lambda i: i not in (0, 1)),
+                          st.sampled_from(['0', '1', 'yes', None, [0], 0.5])))
         write_coco(root, instances, write_images=False)
         expect_annotation_error(build, ann_file, entry)
 
 
 # =================================================================== WIDER
 ATTRIBUTE = st.lists(st.sampled_from([1, -1, 0]), min_size=14, max_size=14)
-BBOX = st.tuples(st.integers(0, 50), st.integers(0, 50),
-                 st.integers(1, 30), st.integers(1, 30)).map(list)
+BBOX = st.tuples(
+    st.integers(0, 50), st.integers(0, 50), st.integers(1, 30),
+    st.integers(1, 30)).map(list)
 
 
 @st.composite
@@ -475,17 +513,18 @@ def wider_specs(draw):
     for i in range(count):
         part = draw(st.sampled_from(['train', 'val']))
         targets = draw(st.lists(st.tuples(BBOX, ATTRIBUTE), max_size=3))
-        images.append((f'{part}/{i}--Parade/{i}_{len(targets)}.jpg',
-                       targets))
+        images.append((f'{part}/{i}--Parade/{i}_{len(targets)}.jpg', targets))
     return images
 
 
 def wider_file(images) -> dict:
     return wider_json([
-        dict(file_name=name, scene_id=0,
-             targets=[dict(bbox=bbox, attribute=attr)
-                      for bbox, attr in targets])
-        for name, targets in images
+        dict(
+            file_name=name,
+            scene_id=0,
+            targets=[
+                dict(bbox=bbox, attribute=attr) for bbox, attr in targets
+            ]) for name, targets in images
     ])
 
 
@@ -499,9 +538,10 @@ def write_wider(root: str, data, images=True) -> str:
 
 
 @PROPERTY
-@given(images=wider_specs(), split=st.sampled_from(['trainval', 'train',
-                                                     'val']),
-       policy=st.sampled_from(POLICIES))
+@given(
+    images=wider_specs(),
+    split=st.sampled_from(['trainval', 'train', 'val']),
+    policy=st.sampled_from(POLICIES))
 def test_wider_valid_files_parse_exactly(images, split, policy):
     expected = []
     for name, targets in images:
@@ -515,9 +555,11 @@ def test_wider_valid_files_parse_exactly(images, split, policy):
         ann_file = write_wider(root, wider_file(images))
 
         def build():
-            return WIDERAttribute(data_root=root, split=split,
-                                  unspecified_as=policy,
-                                  serialize_data=False)
+            return WIDERAttribute(
+                data_root=root,
+                split=split,
+                unspecified_as=policy,
+                serialize_data=False)
 
         if not expected:  # documented: a split without any person raises
             expect_annotation_error(build, ann_file)
@@ -541,8 +583,9 @@ WIDER_CORRUPTIONS = ('truncate', 'bytes', 'empty', 'no_attribute_map',
 
 @pytest.mark.parametrize('corruption', WIDER_CORRUPTIONS)
 @PER_KIND
-@given(images=wider_specs().filter(lambda im: any(t for _, t in im)),
-       data=st.data())
+@given(
+    images=wider_specs().filter(lambda im: any(t for _, t in im)),
+    data=st.data())
 def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
     draw = data.draw
     content = wider_file(images)
@@ -569,11 +612,14 @@ def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
             entry = None
         elif corruption == 'attribute_map_order':
             names = list(WIDER_ATTRIBUTE_MAP.values())
-            a, b = draw(st.lists(st.integers(0, 13), min_size=2, max_size=2,
-                                 unique=True))
+            a, b = draw(
+                st.lists(
+                    st.integers(0, 13), min_size=2, max_size=2, unique=True))
             names[a], names[b] = names[b], names[a]
             content['attribute_id_map'] = {
-                str(i): n for i, n in enumerate(names)}
+                str(i): n
+                for i, n in enumerate(names)
+            }
             entry = None
         elif corruption == 'attribute_map_key':
             id_map = dict(WIDER_ATTRIBUTE_MAP)
@@ -587,8 +633,8 @@ def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
             content['images'][k] = draw(st.sampled_from([[], 'x', None, 1]))
             entry = f'image #{k}'
         elif corruption == 'bad_file_name':
-            image['file_name'] = draw(NOT_INT.filter(
-                lambda v: not isinstance(v, str)))
+            image['file_name'] = draw(
+                NOT_INT.filter(lambda v: not isinstance(v, str)))
             entry = f'image #{k}'
         elif corruption == 'targets_not_list':
             image['targets'] = draw(st.sampled_from([{}, 'x', None, 1]))
@@ -599,9 +645,11 @@ def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
             n = draw(st.sampled_from([0, 1, 3, 5]))
             target['bbox'] = (target['bbox'] * 2)[:n]
         elif corruption == 'bbox_type':
-            target['bbox'][draw(st.integers(0, 3))] = draw(st.one_of(
-                st.text(max_size=3), st.booleans(), st.none(),
-                st.sampled_from([float('nan'), float('inf'), [1]])))
+            target['bbox'][draw(st.integers(0, 3))] = draw(
+                st.one_of(
+                    st.text(max_size=3), st.booleans(), st.none(),
+                    st.sampled_from([float('nan'),
+                                     float('inf'), [1]])))
         elif corruption == 'bbox_size':
             target['bbox'][draw(st.sampled_from([2, 3]))] = draw(
                 st.integers(-20, 0))
@@ -609,9 +657,9 @@ def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
             n = draw(st.integers(0, 20).filter(lambda n: n != 14))
             target['attribute'] = (target['attribute'] * 2)[:n]
         elif corruption == 'attribute_value':
-            target['attribute'][draw(st.integers(0, 13))] = draw(st.one_of(
-                st.integers().filter(lambda v: v not in (-1, 0, 1)),
-                st.sampled_from(['1', True, False, None, 0.5, [1]])))
+            target['attribute'][draw(st.integers(0, 13))] = draw(
+                st.one_of(st.integers().filter(lambda v: v not in (-1, 0, 1)),
+                          st.sampled_from(['1', True, False, None, 0.5, [1]])))
         if corruption not in ('truncate', 'bytes', 'empty'):
             write_wider(root, content, images=False)
         expect_annotation_error(
@@ -623,24 +671,33 @@ def test_wider_corruptions_raise_naming_the_file(images, corruption, data):
 @st.composite
 def nus_specs(draw):
     """Concepts, images [(windows path, 0/1 per concept)], line ending."""
-    concepts = draw(st.lists(st.text(string.ascii_lowercase, min_size=1,
-                                     max_size=8), min_size=1, max_size=5,
-                             unique=True))
+    concepts = draw(
+        st.lists(
+            st.text(string.ascii_lowercase, min_size=1, max_size=8),
+            min_size=1,
+            max_size=5,
+            unique=True))
     count = draw(st.integers(1, 6))
     images = [(f'folder{i % 2}\\{i:04d}_{draw(st.integers(1, 10**9))}.jpg',
-               draw(st.lists(st.sampled_from([0, 1]), min_size=len(concepts),
-                             max_size=len(concepts))))
-              for i in range(count)]
+               draw(
+                   st.lists(
+                       st.sampled_from([0, 1]),
+                       min_size=len(concepts),
+                       max_size=len(concepts)))) for i in range(count)]
     newline = draw(st.sampled_from(['\r\n', '\n']))
     return concepts, images, newline
 
 
 def write_nus(root: str, spec) -> None:
     concepts, images, newline = spec
-    build_nuswide(root, {'Train': [
-        (path, [c for c, v in zip(concepts, row) if v])
-        for path, row in images
-    ]}, concepts=concepts, newline=newline, write_images=False)
+    build_nuswide(
+        root, {
+            'Train': [(path, [c for c, v in zip(concepts, row) if v])
+                      for path, row in images]
+        },
+        concepts=concepts,
+        newline=newline,
+        write_images=False)
     for path, _ in images:
         write_bytes(osp.join(root, 'Flickr', *path.split('\\')), b'')
 
@@ -662,10 +719,11 @@ def test_nuswide_valid_files_parse_exactly(spec, trailing):
         ds = build_nus(root)
         assert ds.CLASSES == tuple(concepts)
         assert len(ds) == len(images)
-        assert labels_of(ds) == [
-            ([c for c, v in enumerate(row) if v], []) for _, row in images]
+        assert labels_of(ds) == [([c for c, v in enumerate(row) if v], [])
+                                 for _, row in images]
         assert [ds.get_data_info(i)['img_path'] for i in range(len(ds))] == [
-            osp.join(root, 'Flickr', *path.split('\\')) for path, _ in images]
+            osp.join(root, 'Flickr', *path.split('\\')) for path, _ in images
+        ]
 
 
 NUS_CORRUPTIONS = ('truncate_labels', 'truncate_image_list', 'bytes',
@@ -701,8 +759,10 @@ def test_nuswide_corruptions_raise_naming_the_file(spec, corruption, data):
             expect_annotation_error(build, labels)
         elif corruption == 'truncate_image_list':
             truncate(draw, image_list)
-            lines = [line for line in read_bytes(image_list).decode().split(
-                newline) if line.strip()]
+            lines = [
+                line for line in read_bytes(image_list).decode().split(newline)
+                if line.strip()
+            ]
             if not lines:
                 expect_annotation_error(build, image_list)  # lists no images
             elif len(lines) != len(images):  # the label files are longer
@@ -717,9 +777,11 @@ def test_nuswide_corruptions_raise_naming_the_file(spec, corruption, data):
             inject_bytes(draw, path)
             expect_annotation_error(build, path)
         elif corruption in ('invalid_value', 'invalid_value_ignored'):
-            value = draw(st.text(string.ascii_letters + string.digits + '-',
-                                 min_size=1, max_size=8).filter(
-                                     lambda v: v not in ('0', '1')))
+            value = draw(
+                st.text(
+                    string.ascii_letters + string.digits + '-',
+                    min_size=1,
+                    max_size=8).filter(lambda v: v not in ('0', '1')))
             set_line(labels, k, value)
             if corruption == 'invalid_value':
                 err = expect_annotation_error(build, labels, f'line {k + 1}')
@@ -743,8 +805,8 @@ def test_nuswide_corruptions_raise_naming_the_file(spec, corruption, data):
             write_bytes(concepts_file, draw(st.sampled_from([b'', b'\r\n'])))
             expect_annotation_error(build, concepts_file)
         elif corruption == 'repeated_concept':
-            write_bytes(concepts_file, newline.join(
-                concepts + [concept]).encode())
+            write_bytes(concepts_file,
+                        newline.join(concepts + [concept]).encode())
             expect_annotation_error(build, concepts_file)
         elif corruption == 'missing_label_file':
             os.remove(labels)
@@ -758,30 +820,45 @@ def test_nuswide_corruptions_raise_naming_the_file(spec, corruption, data):
                 ds = build(missing_images='drop')
                 assert len(ds) == len(images) - 1
                 assert ds.num_dropped == {'missing_image': 1}
-                assert labels_of(ds) == [
-                    ([i for i, v in enumerate(row) if v], [])
-                    for n, (_, row) in enumerate(images) if n != k]
+                assert labels_of(ds) == [([i for i, v in enumerate(row)
+                                           if v], [])
+                                         for n, (_, row) in enumerate(images)
+                                         if n != k]
 
 
 # ============================================================ CSV and JSON
 # class names with spaces, commas and quotes inside (CSV quoting), never at
 # the ends (the parser strips names) and never the separator
-FOLDER_NAME = st.text(NAME_CHARS + ' ,"\'', min_size=1, max_size=8).filter(
-    lambda s: s == s.strip() and s != '')
+FOLDER_NAME = st.text(
+    NAME_CHARS + ' ,"\'', min_size=1,
+    max_size=8).filter(lambda s: s == s.strip() and s != '')
 
 
 @st.composite
 def folder_specs(draw):
     """Classes, label separator, rows [(path, positives, ignored)]."""
     sep = draw(st.sampled_from([';', '|']))
-    classes = draw(st.lists(FOLDER_NAME.filter(lambda s: sep not in s),
-                            min_size=1, max_size=5, unique=True))
+    classes = draw(
+        st.lists(
+            FOLDER_NAME.filter(lambda s: sep not in s),
+            min_size=1,
+            max_size=5,
+            unique=True))
     rows = []
     for i in range(draw(st.integers(1, 6))):
-        labels = draw(st.lists(st.integers(0, len(classes) - 1),
-                               max_size=len(classes), unique=True))
-        ignore = draw(st.lists(st.integers(0, len(classes) - 1).filter(
-            lambda c: c not in labels), max_size=2, unique=True))
+        labels = draw(
+            st.lists(
+                st.integers(0,
+                            len(classes) - 1),
+                max_size=len(classes),
+                unique=True))
+        ignore = draw(
+            st.lists(
+                st.integers(0,
+                            len(classes) -
+                            1).filter(lambda c: c not in labels),
+                max_size=2,
+                unique=True))
         rows.append((f'dir{i % 2}/{i:03d}.jpg', labels, ignore))
     return classes, sep, rows
 
@@ -794,8 +871,8 @@ def write_folder_images(root: str, rows) -> None:
 def write_csv(path: str, classes, sep, rows, with_ignore=True) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(['path', 'labels', 'ignore'] if with_ignore else
-                    ['path', 'labels'])
+    writer.writerow(
+        ['path', 'labels', 'ignore'] if with_ignore else ['path', 'labels'])
     for img, labels, ignore in rows:
         cells = [img, sep.join(classes[c] for c in labels)]
         if with_ignore:
@@ -809,8 +886,11 @@ def expected_folder(classes, rows, given_classes: bool):
     if given_classes:
         order = list(classes)
     else:  # inferred: the sorted union of the names used
-        order = sorted({classes[c] for _, labels, ignore in rows
-                        for c in labels + ignore})
+        order = sorted({
+            classes[c]
+            for _, labels, ignore in rows
+            for c in labels + ignore
+        })
     index = {name: order.index(name) for name in order}
     return order, [(sorted(index[classes[c]] for c in labels),
                     sorted(index[classes[c]] for c in ignore))
@@ -818,14 +898,19 @@ def expected_folder(classes, rows, given_classes: bool):
 
 
 def build_folder(root, ann, **kwargs):
-    return MultiLabelFolder(ann_file=ann, data_root=root,
-                            data_prefix='images', serialize_data=False,
-                            **kwargs)
+    return MultiLabelFolder(
+        ann_file=ann,
+        data_root=root,
+        data_prefix='images',
+        serialize_data=False,
+        **kwargs)
 
 
 @PROPERTY
-@given(spec=folder_specs(), given_classes=st.booleans(),
-       with_ignore=st.booleans())
+@given(
+    spec=folder_specs(),
+    given_classes=st.booleans(),
+    with_ignore=st.booleans())
 def test_folder_csv_valid_files_parse_exactly(spec, given_classes,
                                               with_ignore):
     classes, sep, rows = spec
@@ -837,8 +922,11 @@ def test_folder_csv_valid_files_parse_exactly(spec, given_classes,
         write_csv(osp.join(root, 'ann.csv'), classes, sep, rows, with_ignore)
 
         def build():
-            return build_folder(root, 'ann.csv', label_sep=sep,
-                                classes=classes if given_classes else None)
+            return build_folder(
+                root,
+                'ann.csv',
+                label_sep=sep,
+                classes=classes if given_classes else None)
 
         if not given_classes and not used:  # nothing to infer classes from
             expect_annotation_error(build, osp.join(root, 'ann.csv'))
@@ -856,8 +944,10 @@ def test_folder_json_valid_files_parse_exactly(spec, as_indices):
     classes, _, rows = spec
     items = []
     for img, labels, ignore in rows:
-        item = {'img': img, 'labels': labels if as_indices else
-                [classes[c] for c in labels]}
+        item = {
+            'img': img,
+            'labels': labels if as_indices else [classes[c] for c in labels]
+        }
         if ignore:
             item['ignore'] = ignore if as_indices else \
                 [classes[c] for c in ignore]
@@ -872,17 +962,15 @@ def test_folder_json_valid_files_parse_exactly(spec, as_indices):
 
 
 CSV_CORRUPTIONS = ('bytes', 'empty', 'header_missing_column',
-                   'header_extra_column', 'too_many_fields',
-                   'too_few_fields', 'empty_path', 'unknown_class',
-                   'label_and_ignore', 'open_quote', 'missing_image',
-                   'missing_image_drop')
+                   'header_extra_column', 'too_many_fields', 'too_few_fields',
+                   'empty_path', 'unknown_class', 'label_and_ignore',
+                   'open_quote', 'missing_image', 'missing_image_drop')
 
 
 @pytest.mark.parametrize('corruption', CSV_CORRUPTIONS)
 @PER_KIND
 @given(spec=folder_specs(), data=st.data())
-def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption,
-                                                      data):
+def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption, data):
     draw = data.draw
     classes, sep, rows = spec
     k = draw(st.integers(0, len(rows) - 1), label='row')
@@ -893,8 +981,8 @@ def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption,
         write_csv(ann, classes, sep, rows)
 
         def build(**kwargs):
-            return build_folder(root, 'ann.csv', label_sep=sep,
-                                classes=classes, **kwargs)
+            return build_folder(
+                root, 'ann.csv', label_sep=sep, classes=classes, **kwargs)
 
         def rewrite_row(cells):
             lines = read_bytes(ann).decode().splitlines()
@@ -904,8 +992,11 @@ def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption,
             write_bytes(ann, '\n'.join(lines).encode() + b'\n')
 
         img, labels, ignore = rows[k]
-        row = [img, sep.join(classes[c] for c in labels),
-               sep.join(classes[c] for c in ignore)]
+        row = [
+            img,
+            sep.join(classes[c] for c in labels),
+            sep.join(classes[c] for c in ignore)
+        ]
         if corruption == 'bytes':
             inject_bytes(draw, ann)
             entry = None
@@ -913,8 +1004,8 @@ def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption,
             write_bytes(ann, b'')
             entry = None
         elif corruption in ('header_missing_column', 'header_extra_column'):
-            header = (['path', 'ignore'] if corruption ==
-                      'header_missing_column' else
+            header = (['path', 'ignore']
+                      if corruption == 'header_missing_column' else
                       ['path', 'labels', 'ignore', 'extra'])
             lines = read_bytes(ann).decode().splitlines()
             lines[0] = ','.join(header)
@@ -927,10 +1018,12 @@ def test_folder_csv_corruptions_raise_naming_the_file(spec, corruption,
         elif corruption == 'empty_path':
             rewrite_row([draw(st.sampled_from(['', ' ']))] + row[1:])
         elif corruption == 'unknown_class':
-            name = draw(FOLDER_NAME.filter(
-                lambda s: s not in classes and sep not in s))
-            rewrite_row([img, sep.join([classes[c] for c in labels] +
-                                       [name]), row[2]])
+            name = draw(
+                FOLDER_NAME.filter(
+                    lambda s: s not in classes and sep not in s))
+            rewrite_row(
+                [img,
+                 sep.join([classes[c] for c in labels] + [name]), row[2]])
         elif corruption == 'label_and_ignore':
             c = draw(st.integers(0, len(classes) - 1))
             rewrite_row([img, classes[c], classes[c]])
@@ -965,13 +1058,15 @@ JSON_CORRUPTIONS = ('truncate', 'bytes', 'empty', 'top_level_object',
 @pytest.mark.parametrize('corruption', JSON_CORRUPTIONS)
 @PER_KIND
 @given(spec=folder_specs(), given_classes=st.booleans(), data=st.data())
-def test_folder_json_corruptions_raise_naming_the_file(
-        spec, corruption, given_classes, data):
+def test_folder_json_corruptions_raise_naming_the_file(spec, corruption,
+                                                       given_classes, data):
     draw = data.draw
     classes, _, rows = spec
-    items = [{'img': img, 'labels': [classes[c] for c in labels],
-              'ignore': [classes[c] for c in ignore]}
-             for img, labels, ignore in rows]
+    items = [{
+        'img': img,
+        'labels': [classes[c] for c in labels],
+        'ignore': [classes[c] for c in ignore]
+    } for img, labels, ignore in rows]
     k = draw(st.integers(0, len(rows) - 1), label='entry')
     entry = f'entry #{k}'
     item = items[k]
@@ -979,35 +1074,42 @@ def test_folder_json_corruptions_raise_naming_the_file(
     if corruption == 'top_level_object':
         content, entry = {'images': items}, None
     elif corruption == 'entry_not_object':
-        items[k] = draw(st.one_of(st.text(max_size=3), st.integers(),
-                                  st.lists(st.integers(), max_size=2)))
+        items[k] = draw(
+            st.one_of(
+                st.text(max_size=3), st.integers(),
+                st.lists(st.integers(), max_size=2)))
     elif corruption == 'key_missing':
         del item[draw(st.sampled_from(['img', 'labels']))]
     elif corruption == 'extra_key':
         item[draw(st.sampled_from(['image', 'label', 'path', 'x']))] = 1
     elif corruption == 'bad_img':
-        item['img'] = draw(st.one_of(NOT_INT.filter(
-            lambda v: not isinstance(v, str)), st.sampled_from(['', ' '])))
+        item['img'] = draw(
+            st.one_of(
+                NOT_INT.filter(lambda v: not isinstance(v, str)),
+                st.sampled_from(['', ' '])))
     elif corruption == 'labels_not_list':
         key = draw(st.sampled_from(['labels', 'ignore']))
-        item[key] = draw(st.one_of(st.text(max_size=3), st.integers(),
-                                   st.none(), st.just({})))
+        item[key] = draw(
+            st.one_of(
+                st.text(max_size=3), st.integers(), st.none(), st.just({})))
     elif corruption == 'label_wrong_type':
         # neither a name nor an int; with classes given ints are indices
         bad = st.one_of(st.floats(), st.booleans(), st.none(),
-                        st.lists(st.integers(), max_size=2),
-                        st.just({'a': 1}))
+                        st.lists(st.integers(), max_size=2), st.just({'a': 1}))
         if not given_classes:
             bad = st.one_of(bad, st.integers(0, len(classes) - 1))
         item['labels'].append(draw(bad))
     elif corruption == 'index_out_of_range':
         given_classes = True
-        item['labels'].append(draw(st.one_of(
-            st.integers(max_value=-1), st.integers(min_value=len(classes)))))
+        item['labels'].append(
+            draw(
+                st.one_of(
+                    st.integers(max_value=-1),
+                    st.integers(min_value=len(classes)))))
     elif corruption == 'unknown_class':
         given_classes = True
-        item['labels'].append(draw(FOLDER_NAME.filter(
-            lambda s: s not in classes)))
+        item['labels'].append(
+            draw(FOLDER_NAME.filter(lambda s: s not in classes)))
     elif corruption == 'label_and_ignore':
         name = draw(st.sampled_from(classes))
         item['labels'] = [name]
@@ -1025,6 +1127,6 @@ def test_folder_json_corruptions_raise_naming_the_file(
             else:
                 write_bytes(ann, b'')
         expect_annotation_error(
-            lambda: build_folder(root, 'ann.json',
-                                 classes=classes if given_classes else None),
-            ann, entry)
+            lambda: build_folder(
+                root, 'ann.json', classes=classes
+                if given_classes else None), ann, entry)

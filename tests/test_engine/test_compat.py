@@ -35,9 +35,12 @@ def _load_config_without_pkg_resources(tmp_path, imports):
     config = tmp_path / 'inherits_mmpretrain.py'
     config.write_text(MMPRETRAIN_BASE)
     code = LOAD_WITHOUT_PKG_RESOURCES.format(imports=imports)
-    return subprocess.run([sys.executable, '-c', code, str(config)],
-                          capture_output=True, text=True, cwd=REPO,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, '-c', code, str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300)
 
 
 def test_mmpretrain_base_loads_without_pkg_resources(tmp_path):
@@ -102,8 +105,7 @@ def test_code_executing_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_code_executing_pickle_from_a_url_is_refused(tmp_path,
-                                                      monkeypatch):
+def test_code_executing_pickle_from_a_url_is_refused(tmp_path, monkeypatch):
     """``load_from='https://...'`` / ``init_cfg`` Pretrained URLs: the
     download lands in the torch hub cache; a cached malicious file (no
     network needed) must be refused, not unpickled with weights_only=False
@@ -113,8 +115,7 @@ def test_code_executing_pickle_from_a_url_is_refused(tmp_path,
     marker = tmp_path / 'pwned'
     cache = tmp_path / 'hub' / 'hub' / 'checkpoints'
     cache.mkdir(parents=True)
-    torch.save({'state_dict': {}, 'x': _RunsCode(marker)},
-               cache / 'evil.pth')
+    torch.save({'state_dict': {}, 'x': _RunsCode(marker)}, cache / 'evil.pth')
     for url in ('https://example.invalid/evil.pth',
                 'http://example.invalid/evil.pth'):
         with pytest.raises(UnsafeCheckpointError):
@@ -155,8 +156,8 @@ def test_one_cycle_scheduler_state_round_trips(tmp_path, strategy):
     from mmengine.optim import OneCycleLR
     model = torch.nn.Linear(2, 1)
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
-    sched = OneCycleLR(optim, eta_max=0.1, total_steps=10,
-                       anneal_strategy=strategy)
+    sched = OneCycleLR(
+        optim, eta_max=0.1, total_steps=10, anneal_strategy=strategy)
     for _ in range(3):
         optim.step()
         sched.step()
@@ -167,8 +168,10 @@ def test_one_cycle_scheduler_state_round_trips(tmp_path, strategy):
     (state, ) = safe_torch_load(str(ckpt))['param_schedulers']
     assert state['anneal_func'] is sched.anneal_func
     # 0.1 -> 0 at pct 0.5: cos gives 0.05, linear 0.05; 0.25: 0.0854 / 0.075
-    expected = {'cos': 0.1 + (0 - 0.1) / 2 * (1 - math.cos(math.pi / 4)),
-                'linear': 0.075}[strategy]
+    expected = {
+        'cos': 0.1 + (0 - 0.1) / 2 * (1 - math.cos(math.pi / 4)),
+        'linear': 0.075
+    }[strategy]
     assert state['anneal_func'](0.1, 0., 0.25) == pytest.approx(expected)
     assert state['last_step'] == sched.last_step == 3
 
@@ -194,8 +197,10 @@ def test_test_tool_refuses_malicious_checkpoint(tmp_path, tiny_gap_run):
     ckpt = tmp_path / 'evil.pth'
     torch.save({'state_dict': _RunsCode(marker)}, ckpt)
     with pytest.raises(AssertionError) as err:
-        run_tool(['test.py', config, ckpt, '--work-dir', tmp_path / 'wd',
-                  '--cfg-options', 'test_dataloader.dataset.num_samples=8'])
+        run_tool([
+            'test.py', config, ckpt, '--work-dir', tmp_path / 'wd',
+            '--cfg-options', 'test_dataloader.dataset.num_samples=8'
+        ])
     assert 'UnsafeCheckpointError' in str(err.value)
     assert not marker.exists()
 
@@ -227,7 +232,9 @@ def test_resume_and_load_from_use_safe_loading(tmp_path, tiny_gap_run):
 
 
 _ATTRIBUTES_IMPORT_MUST_NOT_TOUCH = (
-    'torch.load', 'torch.save', 'torch.cuda.set_device',
+    'torch.load',
+    'torch.save',
+    'torch.cuda.set_device',
     'mmengine.fileio.backends.local_backend.LocalBackend.put',
     'mmengine.hooks.checkpoint_hook.CheckpointHook._save_checkpoint',
     'mmengine.hooks.checkpoint_hook.CheckpointHook.'
@@ -238,8 +245,10 @@ _ATTRIBUTES_IMPORT_MUST_NOT_TOUCH = (
     'mmengine.runner.runner.Runner.wrap_model',
     'mmengine.runner.checkpoint.load_from_local',
     'mmengine.runner.checkpoint.load_checkpoint',
-    'mmengine.dist.init_dist', 'mmengine.dist.utils._init_dist_pytorch',
-    'mmengine.config.Config.fromstring', 'mmengine.fileio.load',
+    'mmengine.dist.init_dist',
+    'mmengine.dist.utils._init_dist_pytorch',
+    'mmengine.config.Config.fromstring',
+    'mmengine.fileio.load',
     'mmengine.model.wrappers.MMDistributedDataParallel.__init__',
     'mmpretrain.models.ImageClassifier.forward',
 )
@@ -275,14 +284,15 @@ def test_import_changes_no_third_party_attribute_but_the_named_shims():
             changed=changed, shims=applied_shims(),
             hook_open_same=hook_module.__dict__.get('open') is hook_open)))
     ''')
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([sys.executable, '-c', script],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
     assert report['changed'] == []
     assert report['hook_open_same']
     # the shims this stack needs, and only those (see mmcsra.engine.compat)
     assert set(report['shims']) <= {
-        'mmengine_unrestricted_torch_load',
-        'setuptools_pkg_resources_removed'
+        'mmengine_unrestricted_torch_load', 'setuptools_pkg_resources_removed'
     }
     assert 'mmengine_unrestricted_torch_load' in report['shims']

@@ -82,8 +82,10 @@ def iterations(monkeypatch):
 
 
 def train_main(config, work_dir, *options, flags=()):
-    train_tool.main([str(config), '--work-dir', str(work_dir), *flags,
-                     '--cfg-options', *SMALL_DEMO, *options])
+    train_tool.main([
+        str(config), '--work-dir',
+        str(work_dir), *flags, '--cfg-options', *SMALL_DEMO, *options
+    ])
 
 
 # ============================================================ num_classes
@@ -107,9 +109,10 @@ def test_num_classes_differs_from_the_dataset(tmp_path, iterations, option,
 def test_num_classes_of_a_neck(tmp_path, iterations):
     # the label-graph neck's (and its 7 x 7 graph's) class count
     eye = [[float(i == j) for j in range(7)] for i in range(7)]
-    with pytest.raises(ConfigError,
-                       match=r'model\.neck\.num_classes = 7 but the train '
-                       r'\(MultiDigits\)'):
+    with pytest.raises(
+            ConfigError,
+            match=r'model\.neck\.num_classes = 7 but the train '
+            r'\(MultiDigits\)'):
         train_main(GRAPH_DEMO, tmp_path, 'model.neck.num_classes=7',
                    f'model.neck.adjacency={eye}'.replace(' ', ''))
     assert iterations['train'] == 0
@@ -119,20 +122,25 @@ def test_num_classes_check_compares_every_built_dataset():
     init_default_scope('mmpretrain')
     model = MODELS.build(Config.fromfile(DEMO).model)  # 10 classes
     from mmpretrain.registry import DATASETS
-    seven = DATASETS.build(dict(type='MultiDigits', num_samples=4,
-                                metainfo=dict(classes=DIGITS[:7])))
+    seven = DATASETS.build(
+        dict(
+            type='MultiDigits',
+            num_samples=4,
+            metainfo=dict(classes=DIGITS[:7])))
     ten = DATASETS.build(dict(type='MultiDigits', num_samples=4))
     check_num_classes(model, {'train': ten})  # fits: no error
-    with pytest.raises(ConfigError, match=r'model\.head\.num_classes = 10 '
-                       r'but the test \(MultiDigits\) dataset has 7 classes'):
+    with pytest.raises(
+            ConfigError,
+            match=r'model\.head\.num_classes = 10 '
+            r'but the test \(MultiDigits\) dataset has 7 classes'):
         check_num_classes(model, {'train': ten, 'test': seven})
 
 
 def test_model_parts_disagree_without_a_class_list():
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(DEMO)
-    cfg.model.data_preprocessor = dict(type='ClsDataPreprocessor',
-                                       num_classes=12)
+    cfg.model.data_preprocessor = dict(
+        type='ClsDataPreprocessor', num_classes=12)
     model = MODELS.build(cfg.model)
     with pytest.raises(ConfigError) as info:
         check_num_classes(model, {})  # no dataset to compare with
@@ -146,8 +154,8 @@ def test_headless_backbone_num_classes_is_not_a_class_count():
     # (configs/csra/vgg16_multidigits.py): only the head's count is compared
     init_default_scope('mmpretrain')
     model = MODELS.build(
-        Config.fromfile(osp.join(CONFIGS, 'csra', 'vgg16_multidigits.py'))
-        .model)
+        Config.fromfile(osp.join(CONFIGS, 'csra',
+                                 'vgg16_multidigits.py')).model)
     assert model.backbone.num_classes == -1
     from mmcsra.engine.config_checks import model_class_counts
     assert model_class_counts(model) == {'model.head.num_classes': 10}
@@ -159,8 +167,8 @@ def test_headless_backbone_num_classes_is_not_a_class_count():
 DEMO_CONFIGS = sorted(glob.glob(osp.join(CONFIGS, '*', '*_multidigits.py')))
 
 
-@pytest.mark.parametrize('path', DEMO_CONFIGS,
-                         ids=[osp.relpath(p, CONFIGS) for p in DEMO_CONFIGS])
+@pytest.mark.parametrize(
+    'path', DEMO_CONFIGS, ids=[osp.relpath(p, CONFIGS) for p in DEMO_CONFIGS])
 def test_every_demo_config_passes_the_build_time_checks(path):
     # what tools/train.py runs before the first iteration, on the built
     # model and the demo datasets of the config itself
@@ -186,8 +194,7 @@ def test_head_in_channels_differs_from_the_backbone(tmp_path, iterations):
         train_main(DEMO, tmp_path, 'model.head.in_channels=256')
     # ResNet-18's last stage: 512 channels; a 64 px image shrinks by 4 in
     # the stem, then by each stage's stride
-    strides = Config.fromfile(DEMO).model.backbone.get('strides',
-                                                        (1, 2, 2, 2))
+    strides = Config.fromfile(DEMO).model.backbone.get('strides', (1, 2, 2, 2))
     side = 64 // (4 * math.prod(strides))
     assert str(info.value) == (
         'model.head.in_channels = 256 but the last output of the backbone '
@@ -198,9 +205,10 @@ def test_head_in_channels_differs_from_the_backbone(tmp_path, iterations):
 
 
 def test_neck_in_channels_differs_from_the_backbone(tmp_path, iterations):
-    with pytest.raises(ConfigError,
-                       match=r'^model\.neck\.in_channels = 256 but the last '
-                       r'output of the backbone \(ResNet\) has 512 channels'):
+    with pytest.raises(
+            ConfigError,
+            match=r'^model\.neck\.in_channels = 256 but the last '
+            r'output of the backbone \(ResNet\) has 512 channels'):
         train_main(GRAPH_DEMO, tmp_path, 'model.neck.in_channels=256')
     assert iterations['train'] == 0
 
@@ -229,11 +237,13 @@ def test_head_in_channels_differs_from_vit_tokens(tmp_path, iterations):
     assert iterations['train'] == 0
 
 
-@pytest.mark.parametrize('out_type, in_channels, fits', [
-    ('raw', 32, True),  # tokens (B, N, D): D is dim 2
-    ('featmap', 32, True),  # (B, D, h, w): D is dim 1
-    ('raw', 17, False),  # the token count is not the channel count
-])
+@pytest.mark.parametrize(
+    'out_type, in_channels, fits',
+    [
+        ('raw', 32, True),  # tokens (B, N, D): D is dim 2
+        ('featmap', 32, True),  # (B, D, h, w): D is dim 1
+        ('raw', 17, False),  # the token count is not the channel count
+    ])
 def test_channel_dim_of_tokens_and_maps(out_type, in_channels, fits):
     init_default_scope('mmpretrain')
     cfg = Config.fromstring(
@@ -249,14 +259,16 @@ def test_channel_dim_of_tokens_and_maps(out_type, in_channels, fits):
             check_feature_channels(model)
 
 
-@pytest.mark.parametrize('in_channels, fits', [
-    ((128, 256, 512), True),  # ResNet-18 stages 2, 3, 4
-    ((64, 128, 256), False),
-])
+@pytest.mark.parametrize(
+    'in_channels, fits',
+    [
+        ((128, 256, 512), True),  # ResNet-18 stages 2, 3, 4
+        ((64, 128, 256), False),
+    ])
 def test_neck_fed_by_three_stages(in_channels, fits):
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(CONFIGS, 'cat',
-                                   'resnet18_cat_multidigits.py'))
+    cfg = Config.fromfile(
+        osp.join(CONFIGS, 'cat', 'resnet18_cat_multidigits.py'))
     cfg.model.neck.in_channels = in_channels
     model = MODELS.build(cfg.model)
     if fits:
@@ -311,8 +323,7 @@ def test_dry_forward_failure_skips_with_a_warning():
      'every temperature must be a number > 0'),
     ('model.head.temperatures=[0]', ValueError,
      'every temperature must be a number > 0'),
-    ('model.head.temperatures=[1,abc]', ValueError,
-     "got 'abc' in [1, 'abc']"),
+    ('model.head.temperatures=[1,abc]', ValueError, "got 'abc' in [1, 'abc']"),
     ('model.head.num_heads=3', ValueError,
      'num_heads=3 has no default temperatures'),
 ])
@@ -364,11 +375,15 @@ custom_hooks = []
 def ten_class_checkpoint(tmp_path_factory):
     """The demo CSRA model (10 classes) after 2 tiny training iterations."""
     work_dir = str(tmp_path_factory.mktemp('ten'))
-    train_few_iters(DEMO, work_dir, max_iters=2, num_samples=16,
-                    cfg_options={
-                        'train_dataloader.dataset.canvas_size': 32,
-                        'train_dataloader.dataset.digit_size': (8, 16)
-                    })
+    train_few_iters(
+        DEMO,
+        work_dir,
+        max_iters=2,
+        num_samples=16,
+        cfg_options={
+            'train_dataloader.dataset.canvas_size': 32,
+            'train_dataloader.dataset.digit_size': (8, 16)
+        })
     path = osp.join(work_dir, 'iter_2.pth')
     assert osp.isfile(path)
     return path
@@ -380,13 +395,15 @@ def seven_class_config(tmp_path_factory):
     root = tmp_path_factory.mktemp('seven')
     rows = ['path,labels']
     for i in range(8):
-        write_image(str(root / 'images' / f'{i}.png'), size=(32, 32),
-                    color=(30 * i, 100, 200))
+        write_image(
+            str(root / 'images' / f'{i}.png'),
+            size=(32, 32),
+            color=(30 * i, 100, 200))
         rows.append(f'{i}.png,{SEVEN[i % 7]};{SEVEN[(i + 3) % 7]}')
     (root / 'ann.csv').write_text('\n'.join(rows) + '\n')
     config = root / 'seven.py'
-    config.write_text(SEVEN_CLASS_CONFIG.format(
-        demo=DEMO, root=root, classes=list(SEVEN)))
+    config.write_text(
+        SEVEN_CLASS_CONFIG.format(demo=DEMO, root=root, classes=list(SEVEN)))
     return str(config)
 
 
@@ -401,8 +418,10 @@ def _head_message_ok(message: str, checkpoint: str):
 def test_checkpoint_of_other_classes_is_refused_by_train(
         tmp_path, iterations, ten_class_checkpoint, seven_class_config):
     with pytest.raises(CheckpointShapeError) as info:
-        train_tool.main([seven_class_config, '--work-dir', str(tmp_path),
-                         '--cfg-options', f'load_from={ten_class_checkpoint}'])
+        train_tool.main([
+            seven_class_config, '--work-dir',
+            str(tmp_path), '--cfg-options', f'load_from={ten_class_checkpoint}'
+        ])
     message = str(info.value)
     _head_message_ok(message, ten_class_checkpoint)
     assert '--reinit-head' in message and 'load_from_reinit_head=True' in \
@@ -416,23 +435,31 @@ def test_checkpoint_of_other_classes_is_refused_by_train(
 def test_checkpoint_of_other_classes_is_refused_by_test(
         tmp_path, iterations, ten_class_checkpoint, seven_class_config):
     with pytest.raises(CheckpointShapeError) as info:
-        test_tool.main([seven_class_config, ten_class_checkpoint,
-                        '--work-dir', str(tmp_path)])
+        test_tool.main([
+            seven_class_config, ten_class_checkpoint, '--work-dir',
+            str(tmp_path)
+        ])
     _head_message_ok(str(info.value), ten_class_checkpoint)
     assert 'use the config it was trained with' in str(info.value)
     assert iterations['test'] == 0
 
 
-def test_resume_with_other_classes_is_refused(
-        tmp_path, iterations, ten_class_checkpoint, seven_class_config):
-    with pytest.raises(CheckpointShapeError,
-                       match='can only be resumed with the model'):
-        train_tool.main([seven_class_config, '--work-dir', str(tmp_path),
-                         '--resume', ten_class_checkpoint])
-    with pytest.raises(ConfigError, match='can not be combined with '
-                       'resuming'):
-        train_tool.main([seven_class_config, '--work-dir', str(tmp_path),
-                         '--resume', ten_class_checkpoint, '--reinit-head'])
+def test_resume_with_other_classes_is_refused(tmp_path, iterations,
+                                              ten_class_checkpoint,
+                                              seven_class_config):
+    with pytest.raises(
+            CheckpointShapeError, match='can only be resumed with the model'):
+        train_tool.main([
+            seven_class_config, '--work-dir',
+            str(tmp_path), '--resume', ten_class_checkpoint
+        ])
+    with pytest.raises(
+            ConfigError, match='can not be combined with '
+            'resuming'):
+        train_tool.main([
+            seven_class_config, '--work-dir',
+            str(tmp_path), '--resume', ten_class_checkpoint, '--reinit-head'
+        ])
     assert iterations['train'] == 0
 
 
@@ -441,19 +468,20 @@ def _state(path) -> dict:
 
 
 def _is_statistic(key: str) -> bool:  # BN buffers move in a train step
-    return key.endswith(('running_mean', 'running_var',
-                         'num_batches_tracked'))
+    return key.endswith(('running_mean', 'running_var', 'num_batches_tracked'))
 
 
-def test_reinit_head_loads_everything_else(
-        tmp_path, iterations, ten_class_checkpoint, seven_class_config):
+def test_reinit_head_loads_everything_else(tmp_path, iterations,
+                                           ten_class_checkpoint,
+                                           seven_class_config):
     reinit_dir, fresh_dir = tmp_path / 'reinit', tmp_path / 'fresh'
     # a name of its own: mmengine reuses the logger (and its log file) of a
     # run with the same name started in the same second
-    train_tool.main([seven_class_config, '--work-dir', str(reinit_dir),
-                     '--reinit-head', '--cfg-options',
-                     f'load_from={ten_class_checkpoint}',
-                     'experiment_name=reinit_head_test'])
+    train_tool.main([
+        seven_class_config, '--work-dir',
+        str(reinit_dir), '--reinit-head', '--cfg-options',
+        f'load_from={ten_class_checkpoint}', 'experiment_name=reinit_head_test'
+    ])
     assert iterations['train'] == 1
     # the same 7-class run without a checkpoint: the head's initialisation
     train_tool.main([seven_class_config, '--work-dir', str(fresh_dir)])
@@ -480,16 +508,28 @@ def _graph_decoder_model(num_classes: int, base_channels: int = 64):
     init_default_scope('mmpretrain')
     eye = [[float(i == j) for j in range(num_classes)]
            for i in range(num_classes)]
-    return MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=18, base_channels=base_channels,
-                      out_indices=(3, )),
-        neck=dict(type='LabelGraphReweightNeck', num_classes=num_classes,
-                  in_channels=base_channels * 8, adjacency=eye, embed_dims=8,
-                  hidden_channels=16),
-        head=dict(type='MLDecoderHead', num_classes=num_classes,
-                  in_channels=base_channels * 8, embed_dims=16, num_heads=2,
-                  feedforward_channels=32)))
+    return MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='ResNet',
+                depth=18,
+                base_channels=base_channels,
+                out_indices=(3, )),
+            neck=dict(
+                type='LabelGraphReweightNeck',
+                num_classes=num_classes,
+                in_channels=base_channels * 8,
+                adjacency=eye,
+                embed_dims=8,
+                hidden_channels=16),
+            head=dict(
+                type='MLDecoderHead',
+                num_classes=num_classes,
+                in_channels=base_channels * 8,
+                embed_dims=16,
+                num_heads=2,
+                feedforward_channels=32)))
 
 
 # ML-Decoder with K = min(100, C) queries and G = 1 class per query, and a
@@ -515,15 +555,18 @@ def test_reinit_drops_exactly_the_class_dependent_tensors(prefix):
     assert "['neck', 'head']" in str(info.value)
 
     checkpoint = {'state_dict': dict(state), 'ema_state_dict': dict(state)}
-    dropped = check_checkpoint_shapes(seven, checkpoint, 'a.pth',
-                                      reinit_head=True)
+    dropped = check_checkpoint_shapes(
+        seven, checkpoint, 'a.pth', reinit_head=True)
     assert sorted(dropped) == sorted(CLASS_TENSORS)
     for key in ('state_dict', 'ema_state_dict'):
         kept = set(checkpoint[key])
         assert kept == set(state) - {prefix + k for k in CLASS_TENSORS}
     # what is left loads without any size mismatch
     missing, unexpected = seven.load_state_dict(
-        {k[len(prefix):]: v for k, v in checkpoint['state_dict'].items()},
+        {
+            k[len(prefix):]: v
+            for k, v in checkpoint['state_dict'].items()
+        },
         strict=False)
     assert sorted(missing) == sorted(CLASS_TENSORS) and unexpected == []
 
@@ -531,8 +574,8 @@ def test_reinit_drops_exactly_the_class_dependent_tensors(prefix):
 def test_other_architecture_is_refused_even_with_reinit():
     narrow, wide = _graph_decoder_model(7, 32), _graph_decoder_model(7, 64)
     with pytest.raises(CheckpointShapeError) as info:
-        check_checkpoint_shapes(wide, narrow.state_dict(), 'n.pth',
-                                reinit_head=True)
+        check_checkpoint_shapes(
+            wide, narrow.state_dict(), 'n.pth', reinit_head=True)
     message = str(info.value)
     assert 'outside the class-dependent modules' in message
     # the stem keeps 64 channels; the first stage has base_channels

@@ -49,22 +49,28 @@ def user_config(tmp_path):
 
 def test_module_beside_the_config_is_not_importable_by_default(user_config):
     """The control: mmengine alone does not find it (from the repo root)."""
-    proc = subprocess.run(
-        [sys.executable, '-c', 'import mmcsra; from mmengine.config import '
-         f'Config; Config.fromfile({str(user_config)!r})'],
-        cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run([
+        sys.executable, '-c', 'import mmcsra; from mmengine.config import '
+        f'Config; Config.fromfile({str(user_config)!r})'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode != 0
     assert "No module named 'beside_config_head'" in proc.stderr
 
 
-def test_train_and_test_import_the_module_beside_the_config(user_config,
-                                                            tmp_path):
+def test_train_and_test_import_the_module_beside_the_config(
+        user_config, tmp_path):
     work_dir = tmp_path / 'work'
-    proc = run_tool(['train.py', user_config, '--work-dir', work_dir,
-                     '--cfg-options'] + TINY)
+    proc = run_tool(
+        ['train.py', user_config, '--work-dir', work_dir, '--cfg-options'] +
+        TINY)
     where = str(user_config.parent / 'beside_config_head.py')
     assert f'built BesideConfigTinyHead from {where}' in proc.stdout
-    proc = run_tool(['test.py', user_config, work_dir / 'epoch_1.pth',
-                     '--work-dir', work_dir, '--cfg-options'] + TINY)
+    proc = run_tool([
+        'test.py', user_config, work_dir /
+        'epoch_1.pth', '--work-dir', work_dir, '--cfg-options'
+    ] + TINY)
     assert f'built BesideConfigTinyHead from {where}' in proc.stdout
     assert 'multi-label/mAP' in proc.stdout + proc.stderr

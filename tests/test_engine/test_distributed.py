@@ -58,7 +58,10 @@ def start(args, work_dir: str) -> subprocess.Popen:
     log = open(work_dir + '.out', 'w')
     proc = subprocess.Popen(
         cmd + [str(a) for a in args[1:]] + ['--work-dir', work_dir],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True)  # to kill torchrun and its workers at once
     proc.log_path = log.name
     log.close()
@@ -97,8 +100,9 @@ def test_two_ranks_train_and_evaluate_like_one_rank(tmp_path):
     """
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
     run_one = start(['train.py', TINY_GN, '--cfg-options', UNEVEN_VAL], one)
-    run_two = start(['dist_train.sh', TINY_GN, 2, '--cfg-options',
-                     HALF_BATCH, UNEVEN_VAL], two)
+    run_two = start(
+        ['dist_train.sh', TINY_GN, 2, '--cfg-options', HALF_BATCH, UNEVEN_VAL],
+        two)
     out_two, out_one = finish(run_two), finish(run_one)
     assert run_one.returncode == 0, out_one[-6000:]
     assert run_two.returncode == 0, out_two[-6000:]
@@ -114,11 +118,11 @@ def test_two_ranks_train_and_evaluate_like_one_rank(tmp_path):
     assert weights_one.keys() == weights_two.keys()
     moved = 0.0
     for key, value in weights_one.items():
-        torch.testing.assert_close(weights_two[key], value, atol=1e-5,
-                                   rtol=1e-4, msg=key)
+        torch.testing.assert_close(
+            weights_two[key], value, atol=1e-5, rtol=1e-4, msg=key)
         if value.is_floating_point():
-            moved = max(moved, float(
-                (value - epoch_2['state_dict'][key]).abs().max()))
+            moved = max(
+                moved, float((value - epoch_2['state_dict'][key]).abs().max()))
     assert moved > 1e-2  # epoch 3 alone moved the weights far beyond atol
 
     metrics_one, metrics_two = val_metrics(one), val_metrics(two)
@@ -136,7 +140,8 @@ def test_crashing_rank_fails_the_job_quickly(tmp_path):
     all-reduce: torchrun must stop the job with a non-zero exit code and
     rank 1's error, well before the 180 s limit."""
     config = write_config(
-        str(tmp_path / 'crash.py'), base=TINY_GN,
+        str(tmp_path / 'crash.py'),
+        base=TINY_GN,
         extra_hooks=[dict(type='FaultRaiseOnRankHook', rank=1, iteration=2)])
     begin = time.time()
     proc = start(['dist_train.sh', config, 2, '--cfg-options', HALF_BATCH],
@@ -155,11 +160,17 @@ def test_nan_on_one_rank_stops_every_rank_before_saving(tmp_path):
     guard's all-reduced verdict rank 0 would go on and save the NaN weights
     (the gradient all-reduce spread them) as epoch_1.pth."""
     config = write_config(
-        str(tmp_path / 'nan.py'), base=TINY_GN,
-        extra_hooks=[dict(type='FaultPoisonWeightHook',
-                          iteration=ITERS_PER_EPOCH,
-                          param='head.csra.classifier.weight', value='nan',
-                          when='before', rank=1)],
+        str(tmp_path / 'nan.py'),
+        base=TINY_GN,
+        extra_hooks=[
+            dict(
+                type='FaultPoisonWeightHook',
+                iteration=ITERS_PER_EPOCH,
+                param='head.csra.classifier.weight',
+                value='nan',
+                when='before',
+                rank=1)
+        ],
         guard=dict(type='NonFiniteGuardHook', check_weights=False))
     proc = start(['dist_train.sh', config, 2, '--cfg-options', HALF_BATCH],
                  str(tmp_path / 'work'))

@@ -28,7 +28,6 @@ TESTS = osp.join(REPO, 'tests')
 TINY = osp.join(TESTS, 'configs', 'csra_tiny_multidigits.py')
 ITERS_PER_EPOCH = 4  # 64 canvases / batch 16
 
-
 # ----------------------------------------------------------------- helpers
 STARTED: List[subprocess.Popen] = []
 
@@ -44,7 +43,9 @@ def kill_leftover_processes():
             proc.wait()
 
 
-def write_config(path: str, base: str = TINY, extra_hooks=(),
+def write_config(path: str,
+                 base: str = TINY,
+                 extra_hooks=(),
                  guard: Optional[dict] = None) -> str:
     """A config file inheriting ``base`` whose non-finite guard is ``guard``
     (default: ``NonFiniteGuardHook()``) and whose custom hooks are the
@@ -70,9 +71,15 @@ def start_train(config: str, work_dir: str, *args: str) -> subprocess.Popen:
     os.makedirs(work_dir, exist_ok=True)
     log = open(osp.join(work_dir, '..', osp.basename(work_dir) + '.out'), 'w')
     proc = subprocess.Popen(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), config,
-         '--work-dir', work_dir, *args],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            osp.join(REPO, 'tools', 'train.py'), config, '--work-dir',
+            work_dir, *args
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group, see above
     proc.log_path = log.name
     log.close()
@@ -85,7 +92,8 @@ def output(proc: subprocess.Popen) -> str:
         return f.read()
 
 
-def wait(proc: subprocess.Popen, expect_rc: Optional[int] = 0,
+def wait(proc: subprocess.Popen,
+         expect_rc: Optional[int] = 0,
          timeout: float = 300) -> str:
     """Wait for ``proc``; check its exit code; return its output."""
     try:
@@ -121,8 +129,10 @@ def val_metrics(work_dir: str) -> Dict[int, dict]:
                 record = json.loads(line)
                 if 'multi-label/mAP' in record:
                     found[record['step']] = {
-                        k: v for k, v in record.items()
-                        if k.startswith('multi-label/')}
+                        k: v
+                        for k, v in record.items()
+                        if k.startswith('multi-label/')
+                    }
     return found
 
 
@@ -132,8 +142,7 @@ def checkpoints(work_dir: str) -> List[str]:
 
 # ------------------------------------------------ kill, torn save, resume
 @pytest.mark.slow
-def test_sigkill_mid_epoch_and_during_save_then_resume_is_identical(
-        tmp_path):
+def test_sigkill_mid_epoch_and_during_save_then_resume_is_identical(tmp_path):
     """A: 3 epochs uninterrupted. B: SIGKILLed mid-epoch 2 (after its 2nd
     iteration), resumed; killed again in the middle of writing
     ``last_checkpoint`` after epoch 2; resumed to the end. B's final weights,
@@ -150,12 +159,14 @@ def test_sigkill_mid_epoch_and_during_save_then_resume_is_identical(
     config_a = write_config(str(tmp_path / 'a.py'))
     config_pause = write_config(
         str(tmp_path / 'b1.py'),
-        extra_hooks=[dict(type='FaultPauseHook', iteration=pause_at,
-                          marker=marker)])
+        extra_hooks=[
+            dict(type='FaultPauseHook', iteration=pause_at, marker=marker)
+        ])
     config_kill_save = write_config(
         str(tmp_path / 'b2.py'),
-        extra_hooks=[dict(type='FaultKillDuringSaveHook',
-                          filename='last_checkpoint')])
+        extra_hooks=[
+            dict(type='FaultKillDuringSaveHook', filename='last_checkpoint')
+        ])
 
     run_a = start_train(config_a, work_a)
     run_b = start_train(config_pause, work_b)
@@ -178,8 +189,9 @@ def test_sigkill_mid_epoch_and_during_save_then_resume_is_identical(
     assert osp.isfile(osp.join(work_b, 'epoch_2.pth'))
     assert last_checkpoint(work_b) == osp.join(work_b, 'epoch_1.pth'), (
         'a kill during the write must leave the previous complete content')
-    torn = [f for f in os.listdir(work_b)
-            if f.startswith('last_checkpoint.tmp-')]
+    torn = [
+        f for f in os.listdir(work_b) if f.startswith('last_checkpoint.tmp-')
+    ]
     assert len(torn) == 1  # the half-written temporary, read by nobody
 
     run_b = start_train(config_a, work_b, '--resume')
@@ -287,18 +299,20 @@ def test_work_dir_is_resumable_between_any_two_file_operations(
             safe_torch_load(osp.join(work_dir, name))
 
     def record(name, operation):
+
         def wrapped(path, *args, **kwargs):
             operation(path, *args, **kwargs)
             target = args[0] if args else path
             if osp.dirname(osp.realpath(target)) == osp.realpath(work_dir):
                 operations.append(f'{name} {osp.basename(target)}')
                 check_work_dir()
+
         return wrapped
 
     monkeypatch.setattr(os, 'replace', record('replace', os.replace))
     monkeypatch.setattr(os, 'remove', record('remove', os.remove))
-    _train_in_process(tmp_path, [], max_epochs=3,
-                      max_keep_ckpts=max_keep_ckpts)
+    _train_in_process(
+        tmp_path, [], max_epochs=3, max_keep_ckpts=max_keep_ckpts)
     expected = []
     for epoch in (1, 2, 3):
         expected += [f'replace epoch_{epoch}.pth', 'replace last_checkpoint']
@@ -308,18 +322,24 @@ def test_work_dir_is_resumable_between_any_two_file_operations(
 
 
 # ------------------------------------------------------------- NaN / Inf
-@pytest.mark.parametrize('outputs,expected', [
-    (dict(loss=torch.tensor(0.5), loss_cls=torch.tensor(0.5)), []),
-    (dict(loss=torch.tensor(float('nan')),
-          loss_cls=torch.tensor(float('nan'))),
-     [('loss', 'nan'), ('loss_cls', 'nan')]),
-    (dict(loss=torch.tensor(float('inf')), loss_cls=torch.tensor(1.0),
-          loss_aux=torch.tensor(float('inf'))),
-     [('loss', 'inf'), ('loss_aux', 'inf')]),
-    # a non-loss entry (e.g. an accuracy of an empty batch) is not checked
-    (dict(loss=torch.tensor(1.0), accuracy=torch.tensor(float('nan'))), []),
-    (dict(loss=float('-inf')), [('loss', '-inf')]),
-])
+@pytest.mark.parametrize(
+    'outputs,expected',
+    [
+        (dict(loss=torch.tensor(0.5), loss_cls=torch.tensor(0.5)), []),
+        (dict(
+            loss=torch.tensor(float('nan')),
+            loss_cls=torch.tensor(float('nan'))), [('loss', 'nan'),
+                                                   ('loss_cls', 'nan')]),
+        (dict(
+            loss=torch.tensor(float('inf')),
+            loss_cls=torch.tensor(1.0),
+            loss_aux=torch.tensor(float('inf'))), [('loss', 'inf'),
+                                                   ('loss_aux', 'inf')]),
+        # a non-loss entry (e.g. an accuracy of an empty batch) is not checked
+        (dict(loss=torch.tensor(1.0), accuracy=torch.tensor(float('nan'))), []
+         ),
+        (dict(loss=float('-inf')), [('loss', '-inf')]),
+    ])
 def test_bad_losses(outputs, expected):
     found = [(name, str(value))
              for name, value in NonFiniteGuardHook._bad_losses(outputs)]
@@ -336,7 +356,8 @@ def test_bad_weights():
         model[1].running_var[0] = float('inf')
         model[0].bias.fill_(3e38)
     assert NonFiniteGuardHook._bad_weights(model) == [
-        '0.weight', '1.running_var']
+        '0.weight', '1.running_var'
+    ]
     with torch.no_grad():
         model[0].weight[1, 2] = 0.0
         model[1].running_var[0] = 1.0
@@ -360,24 +381,30 @@ def test_nan_loss_stops_training_without_poisoned_checkpoint(tmp_path):
     poison_at = ITERS_PER_EPOCH + 2
     config = write_config(
         str(tmp_path / 'nan.py'),
-        extra_hooks=[dict(type='FaultPoisonWeightHook', iteration=poison_at,
-                          param='head.csra.classifier.weight',
-                          value='nan', when='before')])
+        extra_hooks=[
+            dict(
+                type='FaultPoisonWeightHook',
+                iteration=poison_at,
+                param='head.csra.classifier.weight',
+                value='nan',
+                when='before')
+        ])
     text = wait(start_train(config, work_dir), expect_rc=1)
     # the head's NaN reaches every weight through the backward pass
     assert ('NonFiniteTrainingError: Training stopped at epoch 2, batch 2/4 '
             '(global iteration 6): non-finite loss (loss=nan); non-finite '
             'weights after the optimizer step (backbone.conv1.weight, ') \
         in text, text[-3000:]
-    assert ('No checkpoint of this state is saved. The last checkpoint, '
-            f'saved before this, is {osp.join(work_dir, "epoch_1.pth")}.'
-            ) in text
+    assert (
+        'No checkpoint of this state is saved. The last checkpoint, '
+        f'saved before this, is {osp.join(work_dir, "epoch_1.pth")}.') in text
     # stopped before LoggerHook (BELOW_NORMAL) logged iteration 6
     assert 'Epoch(train) [2][1/4]' in text
     assert 'Epoch(train) [2][2/4]' not in text
     assert last_checkpoint(work_dir) == osp.join(work_dir, 'epoch_1.pth')
-    assert checkpoints(work_dir) == ['best_multi-label_mAP_epoch_1.pth',
-                                     'epoch_1.pth']
+    assert checkpoints(work_dir) == [
+        'best_multi-label_mAP_epoch_1.pth', 'epoch_1.pth'
+    ]
     for name in checkpoints(work_dir):
         ckpt = safe_torch_load(osp.join(work_dir, name))
         assert ckpt['meta']['epoch'] == 1
@@ -385,16 +412,19 @@ def test_nan_loss_stops_training_without_poisoned_checkpoint(tmp_path):
             assert torch.isfinite(value).all(), (name, key)
 
 
-def _train_in_process(tmp_path, hooks, guard: bool = True,
-                      max_epochs: int = 2, max_keep_ckpts: int = -1,
+def _train_in_process(tmp_path,
+                      hooks,
+                      guard: bool = True,
+                      max_epochs: int = 2,
+                      max_keep_ckpts: int = -1,
                       checkpoint_hook: str = 'AtomicCheckpointHook'):
     """Train the tiny config in this process (no validation)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
-    cfg.custom_hooks = ([dict(type='NonFiniteGuardHook')] if guard else
-                        []) + hooks
+    cfg.custom_hooks = ([dict(
+        type='NonFiniteGuardHook')] if guard else []) + hooks
     cfg.default_hooks.pop('non_finite_guard')  # the test decides on a guard
     cfg.train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -418,9 +448,12 @@ def test_inf_weight_after_finite_step_stops_training(tmp_path):
     """An Inf written into a backbone weight right after the optimizer step
     of iteration 7 (the loss of that iteration is finite) is caught by the
     weight check, before the checkpoint of epoch 2 (after iteration 8)."""
-    poison = dict(type='FaultPoisonWeightHook', iteration=7,
-                  param='backbone.conv1.weight', value=float('inf'),
-                  when='after')
+    poison = dict(
+        type='FaultPoisonWeightHook',
+        iteration=7,
+        param='backbone.conv1.weight',
+        value=float('inf'),
+        when='after')
     with pytest.raises(NonFiniteTrainingError) as info:
         _train_in_process(tmp_path, [poison])
     message = str(info.value)
@@ -475,9 +508,12 @@ def test_infinite_logits_under_a_clamping_loss_stop_training(tmp_path):
 def test_without_guard_the_poisoned_state_is_saved(tmp_path):
     """Control for the two tests above: the same NaN without the guard
     trains on and writes NaN weights into epoch 2's checkpoint."""
-    poison = dict(type='FaultPoisonWeightHook', iteration=ITERS_PER_EPOCH + 2,
-                  param='head.csra.classifier.weight', value=float('nan'),
-                  when='before')
+    poison = dict(
+        type='FaultPoisonWeightHook',
+        iteration=ITERS_PER_EPOCH + 2,
+        param='head.csra.classifier.weight',
+        value=float('nan'),
+        when='before')
     _train_in_process(tmp_path, [poison], guard=False)
     assert checkpoints(str(tmp_path)) == ['epoch_1.pth', 'epoch_2.pth']
     weights = safe_torch_load(str(tmp_path / 'epoch_2.pth'))['state_dict']

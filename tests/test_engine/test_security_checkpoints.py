@@ -35,7 +35,11 @@ def _tool(args, env=None):
     return subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', args[0])] +
         [str(a) for a in args[1:]],
-        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=600)
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600)
 
 
 # ------------------------------------------- 1. config text in checkpoints
@@ -69,8 +73,7 @@ def test_stored_config_text_would_run_under_config_fromstring(tmp_path):
 def test_literal_assignments_reads_without_running(tmp_path):
     markers = [tmp_path / f'm{i}' for i in range(4)]
     text = _evil_config(markers) + "gpu_ids = [0, 1]\nlr = 0.1\nname = 'a'\n"
-    assert literal_assignments(text) == dict(gpu_ids=[0, 1], lr=0.1,
-                                             name='a')
+    assert literal_assignments(text) == dict(gpu_ids=[0, 1], lr=0.1, name='a')
     assert not any(m.exists() for m in markers)
     assert literal_assignments('x = (') is None
     assert literal_assignments(b'x = 1') is None
@@ -81,7 +84,8 @@ def test_stored_gpu_ids_are_compared_as_data():
     checkpoint vs 1 process here is an error without auto_scale_lr."""
     logs = []
     runner = types.SimpleNamespace(
-        _world_size=1, auto_scale_lr=None,
+        _world_size=1,
+        auto_scale_lr=None,
         logger=types.SimpleNamespace(info=logs.append, warning=logs.append))
     check = SafeRunner._check_stored_config
     with pytest.raises(RuntimeError, match='trained with 8 GPUs'):
@@ -112,8 +116,8 @@ def test_resume_never_runs_the_stored_config(tmp_path, tiny_gap_run, how):
     resumed = tmp_path / 'resumed'
     resumed.mkdir()
     crafted = resumed / 'epoch_1.pth'
-    _plant_config(str(work_dir / 'epoch_1.pth'), str(crafted),
-                  _evil_config(markers))
+    _plant_config(
+        str(work_dir / 'epoch_1.pth'), str(crafted), _evil_config(markers))
     if how == 'file':
         args = ['--resume', crafted]
     else:
@@ -129,6 +133,7 @@ def test_resume_never_runs_the_stored_config(tmp_path, tiny_gap_run, how):
 
 # ----------------------------------------------------- 2. prediction dumps
 class _RunsCode:
+
     def __init__(self, marker):
         self.marker = str(marker)
 
@@ -140,12 +145,17 @@ def _records():
     """Two samples, 3 classes, as mmengine's DumpResults writes them
     (DataSample.to_dict(): tensors, ints, strings)."""
     return [
-        dict(img_path='a.png', num_classes=3,
-             pred_score=torch.tensor([0.9, 0.2, 0.6]),
-             gt_label=torch.tensor([0, 2])),
-        dict(img_path='b.png', num_classes=3,
-             pred_score=torch.tensor([0.1, 0.8, 0.3]),
-             gt_label=torch.tensor([1]), gt_ignore=torch.tensor([2])),
+        dict(
+            img_path='a.png',
+            num_classes=3,
+            pred_score=torch.tensor([0.9, 0.2, 0.6]),
+            gt_label=torch.tensor([0, 2])),
+        dict(
+            img_path='b.png',
+            num_classes=3,
+            pred_score=torch.tensor([0.1, 0.8, 0.3]),
+            gt_label=torch.tensor([1]),
+            gt_ignore=torch.tensor([2])),
     ]
 
 
@@ -165,8 +175,8 @@ def test_calibrate_refuses_code_executing_dump(tmp_path):
     evil.write_bytes(pickle.dumps([{'pred_score': _RunsCode(marker)}]))
     with pytest.raises(UnsafeCheckpointError, match='posix.system'):
         safe_pickle_load(str(evil))
-    proc = _tool(['calibrate_thresholds.py', evil, '--out',
-                  tmp_path / 't.json'])
+    proc = _tool(
+        ['calibrate_thresholds.py', evil, '--out', tmp_path / 't.json'])
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert 'UnsafeCheckpointError' in proc.stderr
     assert 'evil.pkl' in proc.stderr
@@ -180,20 +190,27 @@ def test_legit_dump_loads(tmp_path, fmt):
     path = str(tmp_path / f'preds.{fmt}')
     records = _records()
     if fmt == 'json':
-        records = [{k: v.tolist() if isinstance(v, torch.Tensor) else v
-                    for k, v in r.items()} for r in records]
+        records = [{
+            k: v.tolist() if isinstance(v, torch.Tensor) else v
+            for k, v in r.items()
+        } for r in records]
     mmengine.dump(records, path)
     scores, gt, valid = load_multi_label_predictions(path)
-    assert torch.allclose(scores, torch.tensor([[0.9, 0.2, 0.6],
-                                                [0.1, 0.8, 0.3]]))
+    assert torch.allclose(scores,
+                          torch.tensor([[0.9, 0.2, 0.6], [0.1, 0.8, 0.3]]))
     assert gt.tolist() == [[True, False, True], [False, True, False]]
     assert valid.tolist() == [[True, True, True], [True, True, False]]
 
 
 def test_dump_with_numpy_arrays_and_tensors_round_trips(tmp_path):
     path = tmp_path / 'mixed.pkl'
-    value = {'a': np.arange(4, dtype=np.int32), 'b': np.float64(2.5),
-             't': torch.arange(3.), 's': {1, 2}, 'c': 1 + 2j}
+    value = {
+        'a': np.arange(4, dtype=np.int32),
+        'b': np.float64(2.5),
+        't': torch.arange(3.),
+        's': {1, 2},
+        'c': 1 + 2j
+    }
     path.write_bytes(pickle.dumps(value, protocol=2))
     loaded = safe_pickle_load(str(path))
     assert loaded['a'].tolist() == [0, 1, 2, 3]
@@ -244,8 +261,8 @@ READ_WITH_TORCH_ALLOW_LIST = textwrap.dedent("""
 @pytest.fixture
 def crafted_dtype_checkpoint(tmp_path):
     path = tmp_path / 'crafted_dtype.pth'
-    subprocess.run([sys.executable, '-c', CRAFT, str(path)], check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, '-c', CRAFT, str(path)], check=True, timeout=120)
     return path
 
 
@@ -253,18 +270,23 @@ def test_crafted_dtype_kills_an_interpreter_without_the_checks(
         crafted_dtype_checkpoint):
     """Control: torch's weights_only with the dtype classes allowed (the
     old allow-list) builds the scalar; reading its field is a signal."""
-    proc = subprocess.run(
-        [sys.executable, '-c', READ_WITH_TORCH_ALLOW_LIST,
-         str(crafted_dtype_checkpoint)], capture_output=True, timeout=120)
+    proc = subprocess.run([
+        sys.executable, '-c', READ_WITH_TORCH_ALLOW_LIST,
+        str(crafted_dtype_checkpoint)
+    ],
+                          capture_output=True,
+                          timeout=120)
     assert proc.returncode < 0, proc
 
 
 def test_test_tool_refuses_crafted_dtype(crafted_dtype_checkpoint,
                                          tiny_gap_run, tmp_path):
     config, _ = tiny_gap_run
-    proc = _tool(['test.py', config, crafted_dtype_checkpoint,
-                  '--work-dir', tmp_path / 'wd', '--cfg-options',
-                  'test_dataloader.dataset.num_samples=8'])
+    proc = _tool([
+        'test.py', config, crafted_dtype_checkpoint, '--work-dir',
+        tmp_path / 'wd', '--cfg-options',
+        'test_dataloader.dataset.num_samples=8'
+    ])
     assert proc.returncode > 0, (proc.returncode, proc.stderr[-3000:])
     assert 'UnsafeCheckpointError' in proc.stderr
     assert "numpy dtype 'V8'" in proc.stderr
@@ -272,9 +294,12 @@ def test_test_tool_refuses_crafted_dtype(crafted_dtype_checkpoint,
 
 
 def _dtype(args, state):
+
     class Dtype:
+
         def __reduce__(self):
             return (np.dtype, args, state)
+
     return Dtype()
 
 
@@ -282,45 +307,52 @@ def _scalar(dtype, data):
     from numpy._core.multiarray import scalar
 
     class Scalar:
+
         def __reduce__(self):
             return (scalar, (dtype, data))
+
     return Scalar()
 
 
 def _call(func, args):
+
     class Call:
+
         def __reduce__(self):
             return (func, args)
+
     return Call()
 
 
 PLAIN_STATE = (3, '<', None, None, None, -1, -1, 0)
 
 
-@pytest.mark.parametrize('payload,message', [
-    # structured dtype of a numeric kind: fields with offsets
-    (_dtype(('f8', False, True),
-            (3, '<', None, ('f', ), {'f': (np.dtype('f8'), 2**40)}, 8, 1,
-             16)), 'fields'),
-    # item size that disagrees with the type
-    (_dtype(('f8', False, True), (3, '<', None, None, None, 2**40, -1, 0)),
-     'item size'),
-    # object dtype (its items are pointers)
-    (_dtype(('O8', False, True), (3, '|', None, None, None, -1, -1, 63)),
-     "'O8'"),
-    # flags of object / structured dtypes on a float
-    (_dtype(('f8', False, True), (3, '<', None, None, None, -1, -1, 63)),
-     'flags'),
-    # a scalar with fewer bytes than its type
-    (_scalar(_dtype(('f8', False, True), PLAIN_STATE), b'\0' * 2),
-     'exactly 8 bytes'),
-    # an object array: its data is a list, not bytes
-    (np.array([1, 'a'], dtype=object), "'O8'"),
-    # calls of numpy functions other than the array / scalar / dtype
-    # builders, and of numpy types
-    (_call(np.frombuffer, (bytes(8), )), 'not an allowed numpy function'),
-    (_call(np.float64, (1.0, )), 'may only appear as values'),
-])
+@pytest.mark.parametrize(
+    'payload,message',
+    [
+        # structured dtype of a numeric kind: fields with offsets
+        (_dtype(('f8', False, True), (3, '<', None, ('f', ), {
+            'f': (np.dtype('f8'), 2**40)
+        }, 8, 1, 16)), 'fields'),
+        # item size that disagrees with the type
+        (_dtype(('f8', False, True),
+                (3, '<', None, None, None, 2**40, -1, 0)), 'item size'),
+        # object dtype (its items are pointers)
+        (_dtype(('O8', False, True),
+                (3, '|', None, None, None, -1, -1, 63)), "'O8'"),
+        # flags of object / structured dtypes on a float
+        (_dtype(('f8', False, True),
+                (3, '<', None, None, None, -1, -1, 63)), 'flags'),
+        # a scalar with fewer bytes than its type
+        (_scalar(_dtype(
+            ('f8', False, True), PLAIN_STATE), b'\0' * 2), 'exactly 8 bytes'),
+        # an object array: its data is a list, not bytes
+        (np.array([1, 'a'], dtype=object), "'O8'"),
+        # calls of numpy functions other than the array / scalar / dtype
+        # builders, and of numpy types
+        (_call(np.frombuffer, (bytes(8), )), 'not an allowed numpy function'),
+        (_call(np.float64, (1.0, )), 'may only appear as values'),
+    ])
 def test_crafted_numpy_states_are_refused(tmp_path, payload, message):
     path = tmp_path / 'crafted.pth'
     torch.save({'x': payload}, path)
@@ -335,10 +367,15 @@ def test_plain_numpy_content_round_trips(tmp_path):
     buffer = HistoryBuffer()
     buffer.update(1.5)
     buffer.update(3, count=2)
-    value = {'h': buffer, 'f': np.float32(0.25), 'i': np.int64(-3),
-             'b': np.bool_(True), 'c': np.complex128(1 - 1j),
-             'a': np.arange(6, dtype='>i4').reshape(2, 3),
-             'u': np.array([1, 2], dtype=np.uint8)}
+    value = {
+        'h': buffer,
+        'f': np.float32(0.25),
+        'i': np.int64(-3),
+        'b': np.bool_(True),
+        'c': np.complex128(1 - 1j),
+        'a': np.arange(6, dtype='>i4').reshape(2, 3),
+        'u': np.array([1, 2], dtype=np.uint8)
+    }
     path = tmp_path / 'plain.pth'
     torch.save(value, path)
     loaded = safe_torch_load(str(path))
@@ -356,8 +393,7 @@ def test_plain_numpy_content_round_trips(tmp_path):
 
 
 # --------------------------------------------- 10. empty / truncated files
-def test_empty_and_truncated_checkpoints_name_the_file(tmp_path,
-                                                       tiny_gap_run):
+def test_empty_and_truncated_checkpoints_name_the_file(tmp_path, tiny_gap_run):
     from mmengine.runner import CheckpointLoader
     _, work_dir = tiny_gap_run
     empty = tmp_path / 'empty.pth'
@@ -368,7 +404,8 @@ def test_empty_and_truncated_checkpoints_name_the_file(tmp_path,
     text = tmp_path / 'notes.pth'
     text.write_text('not a checkpoint')
     legacy = tmp_path / 'legacy.pth'
-    torch.save({'w': torch.ones(3)}, legacy,
+    torch.save({'w': torch.ones(3)},
+               legacy,
                _use_new_zipfile_serialization=False)
     short_legacy = tmp_path / 'short_legacy.pth'
     short_legacy.write_bytes(legacy.read_bytes()[:20])
@@ -409,21 +446,24 @@ def _edit_checkpoint(src, dst, edit):
 
 
 def _test_tool(config, checkpoint, tmp_path, *extra):
-    return _tool(['test.py', config, checkpoint, '--work-dir',
-                  tmp_path / 'wd', *extra, '--cfg-options',
-                  'test_dataloader.dataset.num_samples=32'])
+    return _tool([
+        'test.py', config, checkpoint, '--work-dir', tmp_path / 'wd', *extra,
+        '--cfg-options', 'test_dataloader.dataset.num_samples=32'
+    ])
 
 
-def test_test_tool_refuses_checkpoint_keys_of_another_model(tiny_gap_run,
-                                                            tmp_path):
+def test_test_tool_refuses_checkpoint_keys_of_another_model(
+        tiny_gap_run, tmp_path):
     """Keys that match none of the model's: an error with the counts and
     the first names, not the mAP of random weights; --allow-partial loads
     a checkpoint that lacks only part of the model."""
     config, work_dir = tiny_gap_run
 
     def rename_all(ckpt):
-        ckpt['state_dict'] = {f'other.{k}': v
-                              for k, v in ckpt['state_dict'].items()}
+        ckpt['state_dict'] = {
+            f'other.{k}': v
+            for k, v in ckpt['state_dict'].items()
+        }
 
     foreign = _edit_checkpoint(work_dir / 'epoch_2.pth',
                                tmp_path / 'foreign.pth', rename_all)
@@ -436,8 +476,10 @@ def test_test_tool_refuses_checkpoint_keys_of_another_model(tiny_gap_run,
     assert f'{n} key(s) of it are not in the model: other.' in proc.stderr
 
     def drop_head(ckpt):
-        ckpt['state_dict'] = {k: v for k, v in ckpt['state_dict'].items()
-                              if not k.startswith('head.')}
+        ckpt['state_dict'] = {
+            k: v
+            for k, v in ckpt['state_dict'].items() if not k.startswith('head.')
+        }
 
     headless = _edit_checkpoint(work_dir / 'epoch_2.pth',
                                 tmp_path / 'headless.pth', drop_head)
@@ -448,15 +490,18 @@ def test_test_tool_refuses_checkpoint_keys_of_another_model(tiny_gap_run,
     assert 'loading it anyway (allow_partial)' in proc.stdout + proc.stderr
 
 
-def test_test_tool_refuses_checkpoint_of_another_class_order(tiny_gap_run,
-                                                             tmp_path):
+def test_test_tool_refuses_checkpoint_of_another_class_order(
+        tiny_gap_run, tmp_path):
     config, work_dir = tiny_gap_run
-    classes = list(safe_torch_load(str(work_dir / 'epoch_2.pth'))['meta']
-                   ['dataset_meta']['classes'])
+    classes = list(
+        safe_torch_load(str(work_dir /
+                            'epoch_2.pth'))['meta']['dataset_meta']['classes'])
 
     def set_classes(names):
+
         def edit(ckpt):
             ckpt['meta']['dataset_meta']['classes'] = tuple(names)
+
         return edit
 
     swapped = [classes[1], classes[0]] + classes[2:]
@@ -486,18 +531,20 @@ def test_test_tool_writes_json_predictions_that_recompute_its_map(
     from sklearn.metrics import average_precision_score
     config, work_dir = tiny_gap_run
     out = tmp_path / 'preds.json'
-    proc = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path,
-                      '--out', out)
+    proc = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path, '--out',
+                      out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     scores, gt, valid = load_multi_label_predictions(str(out))
     assert scores.shape[0] == 32
-    aps = [average_precision_score(gt[valid[:, c], c].numpy(),
-                                   scores[valid[:, c], c].numpy())
-           for c in range(scores.shape[1]) if gt[valid[:, c], c].any()]
+    aps = [
+        average_precision_score(gt[valid[:, c], c].numpy(), scores[valid[:, c],
+                                                                   c].numpy())
+        for c in range(scores.shape[1]) if gt[valid[:, c], c].any()
+    ]
     with open(next((tmp_path / 'wd').rglob('*.json'))) as f:
         reported = json.load(f)
     key = next(k for k in reported if k.endswith('mAP'))
     assert abs(reported[key] - 100 * float(np.mean(aps))) <= 1e-4
-    bad = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path,
-                     '--out', tmp_path / 'preds.txt')
+    bad = _test_tool(config, str(work_dir / 'epoch_2.pth'), tmp_path, '--out',
+                     tmp_path / 'preds.txt')
     assert bad.returncode > 0 and '--out must end with one of' in bad.stderr

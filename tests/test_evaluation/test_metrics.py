@@ -600,10 +600,10 @@ def test_rank_records_interleave_like_default_sampler(round_up):
 
 def test_batch_records_refuse_mixed_class_counts():
     metric = MultiLabelMAP()
-    metric.process(None, make_samples(np.full((2, 3), 0.5),
-                                      np.eye(2, 3, dtype=bool)))
-    metric.process(None, make_samples(np.full((2, 4), 0.5),
-                                      np.eye(2, 4, dtype=bool)))
+    metric.process(
+        None, make_samples(np.full((2, 3), 0.5), np.eye(2, 3, dtype=bool)))
+    metric.process(
+        None, make_samples(np.full((2, 4), 0.5), np.eye(2, 4, dtype=bool)))
     with pytest.raises(ValueError, match=r'different numbers of classes'):
         metric.evaluate(4)
     with pytest.raises(ValueError, match='0 samples'):
@@ -623,13 +623,13 @@ def test_dataset_meta_checks_topk_and_thresholds(tmp_path):
     MultiLabelPRF(topk=(None, 10)).dataset_meta = dict(classes=classes)
     MultiLabelPRF(topk=100).dataset_meta = dict()
     with pytest.raises(ValueError, match='3 thresholds but there are 10'):
-        MultiLabelPRF(thr=[0.5] * 3, topk=None).dataset_meta = dict(
-            classes=classes)
+        MultiLabelPRF(
+            thr=[0.5] * 3, topk=None).dataset_meta = dict(classes=classes)
     path = str(tmp_path / 'thr.json')
     save_thresholds(path, [0.5] * 3, ['a', 'b', 'c'])
     with pytest.raises(ValueError, match='calibrated for the classes'):
-        MultiLabelPRF(thr=path, topk=None).dataset_meta = dict(
-            classes=['a', 'c', 'b'])
+        MultiLabelPRF(
+            thr=path, topk=None).dataset_meta = dict(classes=['a', 'c', 'b'])
     # MultiLabelMAP has no class-dependent option
     MultiLabelMAP().dataset_meta = dict(classes=classes)
 
@@ -649,8 +649,10 @@ def test_topk_larger_than_classes_fails_before_the_first_iteration(
     cfg = Config.fromfile(
         osp.join(REPO, 'tests', 'configs', 'csra_tiny_multidigits.py'))
     cfg.work_dir = str(tmp_path)
-    evaluator = [dict(type='MultiLabelMAP'),
-                 dict(type='MultiLabelPRF', topk=(None, 100))]
+    evaluator = [
+        dict(type='MultiLabelMAP'),
+        dict(type='MultiLabelPRF', topk=(None, 100))
+    ]
     cfg.val_evaluator = cfg.test_evaluator = evaluator
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.num_samples = 4
@@ -702,5 +704,6 @@ def test_benchmark_quick_table(capsys):
     ])
     assert float(ours_prf[0]) == pytest.approx(100 * cp, abs=1e-4)
     assert re.search(r'ours / sort = \d+\.\d\d', text)
-    assert re.search(r'MultiLabelMAP.compute_metrics / torch.sort\(scores, '
-                     r'dim=0\) = \d+\.\d\d', text)
+    assert re.search(
+        r'MultiLabelMAP.compute_metrics / torch.sort\(scores, '
+        r'dim=0\) = \d+\.\d\d', text)

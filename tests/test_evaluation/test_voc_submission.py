@@ -25,8 +25,9 @@ from mmcsra.evaluation.metrics import VOCSubmission
 from mmcsra.evaluation.metrics.voc_submission import format_score
 from utils import REPO, TOOLS
 
-IDS = ['2008_000001', '2008_000007', '2009_000123', '2010_004711',
-       '2012_000999']
+IDS = [
+    '2008_000001', '2008_000007', '2009_000123', '2010_004711', '2012_000999'
+]
 VOC12_TEST_XML = """<annotation>
   <folder>VOC2012</folder><filename>{id}.jpg</filename>
   <source><database>The VOC2012 Database</database></source>
@@ -46,7 +47,7 @@ def _voc2012_test_set(root):
         (root / 'Annotations' / f'{img_id}.xml').write_text(
             VOC12_TEST_XML.format(id=img_id))
     (root / 'ImageSets' / 'Main' / 'test.txt').write_text('\n'.join(IDS) +
-                                                           '\n')
+                                                          '\n')
 
 
 def _config(root, work_dir):
@@ -63,8 +64,12 @@ def _config(root, work_dir):
     cfg.test_dataloader = dict(
         batch_size=2,  # 5 images: the last batch is partial
         num_workers=0,
-        dataset=dict(type='VOCMultiLabel', data_root=str(root), split='test',
-                     test_mode=True, pipeline=pipeline),
+        dataset=dict(
+            type='VOCMultiLabel',
+            data_root=str(root),
+            split='test',
+            test_mode=True,
+            pipeline=pipeline),
         sampler=dict(type='DefaultSampler', shuffle=False))
     cfg.test_evaluator = [dict(type='MultiLabelMAP')]
     path = work_dir / 'voc12_tiny.py'
@@ -73,8 +78,8 @@ def _config(root, work_dir):
 
 
 def _load_test_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmcsra_tools_test_voc', osp.join(TOOLS, 'test.py'))
+    spec = importlib.util.spec_from_file_location('mmcsra_tools_test_voc',
+                                                  osp.join(TOOLS, 'test.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -94,8 +99,9 @@ def _scores_by_hand(cfg, checkpoint):
         assert osp.basename(packed['data_samples'].img_path) == \
             f'{IDS[i]}.jpg'
         data = model.data_preprocessor(
-            dict(inputs=[packed['inputs']],
-                 data_samples=[packed['data_samples']]))
+            dict(
+                inputs=[packed['inputs']],
+                data_samples=[packed['data_samples']]))
         with torch.no_grad():
             logits = model.head(model.extract_feat(data['inputs']))
         rows.append(torch.sigmoid(logits)[0])
@@ -118,13 +124,15 @@ def test_tools_test_writes_the_server_files(tmp_path):
     model.init_weights()
     checkpoint = str(tmp_path / 'tiny.pth')
     torch.save(
-        dict(state_dict=model.state_dict(),
-             meta=dict(dataset_meta=dict(classes=list(VOC2007_CATEGORIES)))),
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=list(VOC2007_CATEGORIES)))),
         checkpoint)
     out = tmp_path / 'submission'
     _load_test_tool().main([
-        str(cfg_path), checkpoint, '--work-dir', str(tmp_path / 'work'),
-        '--cfg-options', 'test_evaluator.0.type=VOCSubmission',
+        str(cfg_path), checkpoint, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        'test_evaluator.0.type=VOCSubmission',
         f'test_evaluator.0.outfile_prefix={out}'
     ])
     expected = _scores_by_hand(cfg, checkpoint)
@@ -149,8 +157,10 @@ def test_tools_test_writes_the_server_files(tmp_path):
 
 def _metric(tmp_path, **kwargs):
     metric = METRICS.build(
-        dict(type='VOCSubmission', outfile_prefix=str(tmp_path / 'out'),
-             **kwargs))
+        dict(
+            type='VOCSubmission',
+            outfile_prefix=str(tmp_path / 'out'),
+            **kwargs))
     metric.dataset_meta = dict(classes=list(VOC2007_CATEGORIES))
     return metric
 
@@ -164,8 +174,9 @@ def test_scores_keep_their_ranks_and_ties(tmp_path):
     scores = np.tile(values[:, None], (1, 20))
     metric = _metric(tmp_path, archive='zip', competition='comp1')
     metric.process(None, [
-        dict(pred_score=torch.from_numpy(scores[i]),
-             img_path=f'/data/JPEGImages/im{i}.jpg') for i in range(5)
+        dict(
+            pred_score=torch.from_numpy(scores[i]),
+            img_path=f'/data/JPEGImages/im{i}.jpg') for i in range(5)
     ])
     assert metric.evaluate(5) == {}
     path = tmp_path / 'out/results/VOC2012/Main/comp1_cls_test_dog.txt'
@@ -196,15 +207,16 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match="'a' occurs twice"):
         metric.evaluate(2)
     metric = _metric(tmp_path)
-    metric.process(None, [sample, dict(pred_score=torch.full((19, ), 0.5),
-                                       img_id='b')])
+    metric.process(
+        None,
+        [sample, dict(pred_score=torch.full((19, ), 0.5), img_id='b')])
     with pytest.raises(ValueError, match='has 20 classes'):
         metric.evaluate(2)
     with pytest.raises(KeyError, match='img_id or img_path'):
         _metric(tmp_path).process(None, [dict(pred_score=torch.zeros(20))])
     metric = _metric(tmp_path)
-    metric.process(None, [dict(pred_score=torch.full((20, ), float('nan')),
-                               img_id='c')])
+    metric.process(
+        None, [dict(pred_score=torch.full((20, ), float('nan')), img_id='c')])
     with pytest.raises(ValueError, match='NaN or inf'):
         metric.evaluate(1)
     # nothing was written by the refused evaluations

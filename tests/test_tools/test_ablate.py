@@ -71,9 +71,18 @@ def test_ablation_is_a_tool_not_an_api():
 
 
 @pytest.mark.parametrize('text,value', [
-    ('1', 1), ('0.1', 0.1), ('1e-3', 0.001), ('-2', -2), ('avg', 'avg'),
-    ("'avg'", 'avg'), ('True', True), ('None', None), ('[1, 2]', [1, 2]),
-    ('(1.0,)', (1.0, )), ('inf', float('inf')), ('model.head', 'model.head'),
+    ('1', 1),
+    ('0.1', 0.1),
+    ('1e-3', 0.001),
+    ('-2', -2),
+    ('avg', 'avg'),
+    ("'avg'", 'avg'),
+    ('True', True),
+    ('None', None),
+    ('[1, 2]', [1, 2]),
+    ('(1.0,)', (1.0, )),
+    ('inf', float('inf')),
+    ('model.head', 'model.head'),
 ])
 def test_parse_value(text, value):
     parsed = ab.parse_value(text)
@@ -90,8 +99,9 @@ def test_split_values():
 
 
 def test_parse_grid_aliases_and_dotted_keys():
-    axes = ab.parse_grid(['mode=avg,residual', 'heads=1,4',
-                          'optim_wrapper.optimizer.lr=0.01,0.1'])
+    axes = ab.parse_grid([
+        'mode=avg,residual', 'heads=1,4', 'optim_wrapper.optimizer.lr=0.01,0.1'
+    ])
     assert [(a.name, a.key, a.values) for a in axes] == [
         ('mode', 'model.head.mode', ['avg', 'residual']),
         ('heads', 'model.head.num_heads', [1, 4]),
@@ -118,36 +128,53 @@ def test_expand_grid_collapses_lambda_for_avg_and_attention():
     points = ab.expand_grid(axes)
     # avg: 2 (H) instead of 4; residual: 2 x 2
     assert [p.name for p in points] == [
-        'mode-avg_heads-1', 'mode-avg_heads-2',
-        'mode-residual_heads-1_lam-0.1', 'mode-residual_heads-1_lam-0.5',
-        'mode-residual_heads-2_lam-0.1', 'mode-residual_heads-2_lam-0.5',
+        'mode-avg_heads-1',
+        'mode-avg_heads-2',
+        'mode-residual_heads-1_lam-0.1',
+        'mode-residual_heads-1_lam-0.5',
+        'mode-residual_heads-2_lam-0.1',
+        'mode-residual_heads-2_lam-0.5',
     ]
     assert points[0].dropped == ['lam']
     assert dict(points[0].overrides) == {
-        'model.head.mode': 'avg', 'model.head.num_heads': 1}
+        'model.head.mode': 'avg',
+        'model.head.num_heads': 1
+    }
     assert dict(points[3].overrides) == {
-        'model.head.mode': 'residual', 'model.head.num_heads': 1,
-        'model.head.lam': 0.5}
+        'model.head.mode': 'residual',
+        'model.head.num_heads': 1,
+        'model.head.lam': 0.5
+    }
     # the paper's full grid: 5 (avg) + 5 (attention) + 5 x 5 (residual)
-    paper = ab.parse_grid(['mode=avg,attention,residual',
-                           'heads=1,2,4,6,8', 'lam=0.02,0.1,0.3,0.5,1'])
+    paper = ab.parse_grid([
+        'mode=avg,attention,residual', 'heads=1,2,4,6,8',
+        'lam=0.02,0.1,0.3,0.5,1'
+    ])
     assert len(ab.expand_grid(paper)) == 35  # of 3 * 5 * 5 = 75
 
 
 def test_expand_grid_reads_mode_from_the_config():
     axes = ab.parse_grid(['lam=0.1,0.5'])
-    assert [p.name for p in ab.expand_grid(
-        axes, {'model.head.mode': 'attention'})] == ['base']
-    assert [p.name for p in ab.expand_grid(
-        axes, {'model.head.mode': 'residual'})] == ['lam-0.1', 'lam-0.5']
+    assert [
+        p.name for p in ab.expand_grid(axes, {'model.head.mode': 'attention'})
+    ] == ['base']
+    assert [
+        p.name for p in ab.expand_grid(axes, {'model.head.mode': 'residual'})
+    ] == ['lam-0.1', 'lam-0.5']
     # another head: no CSRA semantics, no collapse
     mixed = ab.parse_grid(['mode=avg', 'lam=0.1,0.5'])
     assert len(ab.expand_grid(mixed, csra_head=False)) == 2
 
 
 @pytest.mark.parametrize('value,text', [
-    (0.1, '0.1'), (4, '4'), ('avg', 'avg'), (float('inf'), 'inf'),
-    (True, 'True'), ([1, 2], '[1,2]'), ((1.0, ), '(1.0,)'), (1e-05, '1e-05'),
+    (0.1, '0.1'),
+    (4, '4'),
+    ('avg', 'avg'),
+    (float('inf'), 'inf'),
+    (True, 'True'),
+    ([1, 2], '[1,2]'),
+    ((1.0, ), '(1.0,)'),
+    (1e-05, '1e-05'),
 ])
 def test_cfg_option_text_round_trips(value, text):
     assert ab.cfg_option_text(value) == text
@@ -161,19 +188,22 @@ def test_cfg_option_text_refuses_what_mmengine_misreads(value):
 
 def test_commands():
     opts = ['model.head.lam=0.1', 'randomness.seed=1']
-    assert ab.train_command('c.py', 'w/p/seed-1', opts, 'T', python='py') == [
-        'py', 'T/train.py', 'c.py', '--work-dir', 'w/p/seed-1',
-        '--cfg-options', 'model.head.lam=0.1', 'randomness.seed=1'
-    ]
-    assert ab.train_command('c.py', 'w', opts, 'T', 'pytorch', 2,
-                            resume=True) == [
-        'bash', 'T/dist_train.sh', 'c.py', '2', '--work-dir', 'w',
-        '--resume', '--cfg-options', 'model.head.lam=0.1',
-        'randomness.seed=1'
-    ]
+    assert ab.train_command(
+        'c.py', 'w/p/seed-1', opts, 'T', python='py') == [
+            'py', 'T/train.py', 'c.py', '--work-dir', 'w/p/seed-1',
+            '--cfg-options', 'model.head.lam=0.1', 'randomness.seed=1'
+        ]
+    assert ab.train_command(
+        'c.py', 'w', opts, 'T', 'pytorch', 2, resume=True) == [
+            'bash', 'T/dist_train.sh', 'c.py', '2', '--work-dir', 'w',
+            '--resume', '--cfg-options', 'model.head.lam=0.1',
+            'randomness.seed=1'
+        ]
     assert ab.test_command('c.py', 'w/e.pth', 'w/t', [], 'T', 'pytorch',
-                           2) == ['bash', 'T/dist_test.sh', 'c.py',
-                                  'w/e.pth', '2', '--work-dir', 'w/t']
+                           2) == [
+                               'bash', 'T/dist_test.sh', 'c.py', 'w/e.pth',
+                               '2', '--work-dir', 'w/t'
+                           ]
 
 
 def _write_log(run_dir, stamp, records):
@@ -185,8 +215,11 @@ def _write_log(run_dir, stamp, records):
 
 
 TRAIN_REC = dict(lr=0.1, loss=0.5, time=1.0, epoch=2, iter=4, step=4)
-VAL_REC = dict(**{MAP: 70.0, 'multi-label/CF1': 60.0}, data_time=0.1,
-               time=0.2, step=2)
+VAL_REC = dict(
+    **{
+        MAP: 70.0,
+        'multi-label/CF1': 60.0
+    }, data_time=0.1, time=0.2, step=2)
 
 
 def test_read_final_val_metrics(tmp_path):
@@ -205,31 +238,55 @@ def test_read_final_val_metrics(tmp_path):
 
 
 def test_final_val_step():
-    assert ab.final_val_step(Config(dict(
-        train_cfg=dict(by_epoch=True, max_epochs=6)))) == 6
-    assert ab.final_val_step(Config(dict(
-        train_cfg=dict(by_epoch=False, max_iters=100),
-        default_hooks=dict(logger=dict(log_metric_by_epoch=False))))) == 100
-    assert ab.final_val_step(Config(dict(
-        train_cfg=dict(by_epoch=False, max_iters=100)))) is None
+    assert ab.final_val_step(
+        Config(dict(train_cfg=dict(by_epoch=True, max_epochs=6)))) == 6
+    assert ab.final_val_step(
+        Config(
+            dict(
+                train_cfg=dict(by_epoch=False, max_iters=100),
+                default_hooks=dict(logger=dict(
+                    log_metric_by_epoch=False))))) == 100
+    assert ab.final_val_step(
+        Config(dict(train_cfg=dict(by_epoch=False, max_iters=100)))) is None
 
 
 def test_aggregate_and_markdown():
     recs = [
-        dict(point='a', values={'mode': 'avg'}, seed=0,
-             metrics={MAP: 70.0, 'n/CF1': 1.0}),
-        dict(point='a', values={'mode': 'avg'}, seed=1,
-             metrics={MAP: 72.0, 'n/CF1': 2.0}),
-        dict(point='b', values={'mode': 'residual', 'lam': 0.1}, seed=0,
-             metrics={MAP: 75.0, 'n/CF1': 4.0}),
+        dict(
+            point='a',
+            values={'mode': 'avg'},
+            seed=0,
+            metrics={
+                MAP: 70.0,
+                'n/CF1': 1.0
+            }),
+        dict(
+            point='a',
+            values={'mode': 'avg'},
+            seed=1,
+            metrics={
+                MAP: 72.0,
+                'n/CF1': 2.0
+            }),
+        dict(
+            point='b',
+            values={
+                'mode': 'residual',
+                'lam': 0.1
+            },
+            seed=0,
+            metrics={
+                MAP: 75.0,
+                'n/CF1': 4.0
+            }),
     ]
     agg = ab.aggregate(recs)
     assert [a['n'] for a in agg] == [2, 1]
     assert agg[0]['mean'][MAP] == 71.0
     assert agg[0]['std'][MAP] == pytest.approx(math.sqrt(2))  # ddof = 1
     assert agg[1]['std'][MAP] is None
-    table = ab.format_markdown(agg, ['mode', 'lam'], [MAP, 'n/CF1'],
-                               best_key=MAP)
+    table = ab.format_markdown(
+        agg, ['mode', 'lam'], [MAP, 'n/CF1'], best_key=MAP)
     assert table.splitlines() == [
         '| mode | lam | n | mAP | CF1 |',
         '|---|---|---|---|---|',
@@ -239,14 +296,17 @@ def test_aggregate_and_markdown():
 
 
 def test_table_metric_keys():
-    keys = [MAP, 'multi-label/AP/zero', 'multi-label/CF1', 'multi-label/CP',
-            'multi-label/CF1_top3', 'accuracy/top1']
-    assert ab.table_metric_keys(keys) == [MAP, 'multi-label/CP',
-                                          'multi-label/CF1']
-    assert ab.table_metric_keys(keys, ['CF1_top3', 'mAP']) == [
-        'multi-label/CF1_top3', MAP]
-    assert ab.table_metric_keys(['accuracy/top1', 'a/b/c']) == [
-        'accuracy/top1']
+    keys = [
+        MAP, 'multi-label/AP/zero', 'multi-label/CF1', 'multi-label/CP',
+        'multi-label/CF1_top3', 'accuracy/top1'
+    ]
+    assert ab.table_metric_keys(keys) == [
+        MAP, 'multi-label/CP', 'multi-label/CF1'
+    ]
+    assert ab.table_metric_keys(
+        keys, ['CF1_top3', 'mAP']) == ['multi-label/CF1_top3', MAP]
+    assert ab.table_metric_keys(['accuracy/top1',
+                                 'a/b/c']) == ['accuracy/top1']
 
 
 @pytest.mark.parametrize('config,grid,options,match', [
@@ -259,21 +319,23 @@ def test_table_metric_keys():
 def test_run_ablation_refuses_bad_setups(tmp_path, config, grid, options,
                                          match):
     with pytest.raises(ValueError, match=match):
-        ab.run_ablation(config, grid, work_dir=str(tmp_path),
-                        cfg_options=options)
+        ab.run_ablation(
+            config, grid, work_dir=str(tmp_path), cfg_options=options)
     assert os.listdir(tmp_path) == []  # refused before any run
 
 
 # ------------------------------------------------------------ end to end
 GRID = ['mode=avg,residual', 'lam=0.1,0.5']
-RUNS = {(p, s) for p in ('mode-avg', 'mode-residual_lam-0.1',
-                         'mode-residual_lam-0.5') for s in (0, 1)}
+RUNS = {(p, s)
+        for p in ('mode-avg', 'mode-residual_lam-0.1', 'mode-residual_lam-0.5')
+        for s in (0, 1)}
 
 
 def _ablate(work_dir):
-    return run_tool(['ablate.py', DEMO, '--grid'] + GRID +
-                    ['--seeds', '0', '1', '--jobs', '2', '--work-dir',
-                     work_dir, '--cfg-options'] + TINY)
+    return run_tool(['ablate.py', DEMO, '--grid'] + GRID + [
+        '--seeds', '0', '1', '--jobs', '2', '--work-dir', work_dir,
+        '--cfg-options'
+    ] + TINY)
 
 
 def _stamps(run_dir):
@@ -293,8 +355,11 @@ def _last_log_record(run_dir):
         if osp.isfile(path) and os.path.getsize(path):
             with open(path) as f:
                 last = json.loads(f.read().splitlines()[-1])
-            return {k: v for k, v in last.items()
-                    if k not in ('step', 'time', 'data_time')}
+            return {
+                k: v
+                for k, v in last.items()
+                if k not in ('step', 'time', 'data_time')
+            }
 
 
 @pytest.fixture(scope='module')
@@ -302,8 +367,8 @@ def grid_run(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('ablate')
     proc = _ablate(work_dir)
     header, rows = _read_csv(work_dir / 'results.csv')
-    return dict(work_dir=work_dir, stdout=proc.stdout, header=header,
-                rows=rows)
+    return dict(
+        work_dir=work_dir, stdout=proc.stdout, header=header, rows=rows)
 
 
 def test_grid_runs_csv_md_png(grid_run):
@@ -311,8 +376,9 @@ def test_grid_runs_csv_md_png(grid_run):
     assert '3 points x 2 seeds: 6 trained now, 0 done before' in \
         grid_run['stdout']
     # λ collapsed for avg: 3 points x 2 seeds, each trained exactly once
-    found = {(p, int(s[len('seed-'):])) for p in os.listdir(work_dir)
-             if osp.isdir(work_dir / p) for s in os.listdir(work_dir / p)}
+    found = {(p, int(s[len('seed-'):]))
+             for p in os.listdir(work_dir) if osp.isdir(work_dir / p)
+             for s in os.listdir(work_dir / p)}
     assert found == RUNS
     for point, seed in RUNS:
         run_dir = work_dir / point / f'seed-{seed}'
@@ -327,7 +393,8 @@ def test_grid_runs_csv_md_png(grid_run):
     assert all(f'multi-label/AP/{c}' in header for c in classes)
     assert len(rows) == 6
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        ('mode-avg', 'avg', '', '0'), ('mode-avg', 'avg', '', '1'),
+        ('mode-avg', 'avg', '', '0'),
+        ('mode-avg', 'avg', '', '1'),
         ('mode-residual_lam-0.1', 'residual', '0.1', '0'),
         ('mode-residual_lam-0.1', 'residual', '0.1', '1'),
         ('mode-residual_lam-0.5', 'residual', '0.5', '0'),
@@ -341,8 +408,9 @@ def test_grid_runs_csv_md_png(grid_run):
             assert float(cell) == logged[key]
     # the mAP of per-class APs is their mean
     for row in rows:
-        aps = [float(row[header.index(f'multi-label/AP/{c}')])
-               for c in classes]
+        aps = [
+            float(row[header.index(f'multi-label/AP/{c}')]) for c in classes
+        ]
         assert float(row[header.index(MAP)]) == pytest.approx(np.mean(aps))
 
     # results.md: mean ± sample std over the seeds, from the CSV
@@ -351,18 +419,17 @@ def test_grid_runs_csv_md_png(grid_run):
     cols = [c.strip() for c in lines[0].strip('|').split('|')]
     assert cols[:3] == ['mode', 'lam', 'n'] and 'mAP' in cols
     body = [[c.strip() for c in ln.strip('|').split('|')] for ln in lines[2:]]
-    assert [(b[0], b[1], b[2]) for b in body] == [
-        ('avg', '—', '2'), ('residual', '0.1', '2'), ('residual', '0.5', '2')]
+    assert [(b[0], b[1], b[2]) for b in body] == [('avg', '—', '2'),
+                                                  ('residual', '0.1', '2'),
+                                                  ('residual', '0.5', '2')]
     points = ['mode-avg', 'mode-residual_lam-0.1', 'mode-residual_lam-0.5']
     means = []
     for point, cells in zip(points, body):
         for name in ('mAP', 'CF1', 'OF1'):
             key = f'multi-label/{name}'
-            vals = [float(r[header.index(key)]) for r in rows
-                    if r[0] == point]
+            vals = [float(r[header.index(key)]) for r in rows if r[0] == point]
             mean, std = statistics.fmean(vals), statistics.stdev(vals)
-            got_mean, got_std = cells[cols.index(name)].strip('*').split(
-                ' ± ')
+            got_mean, got_std = cells[cols.index(name)].strip('*').split(' ± ')
             assert abs(float(got_mean) - mean) <= 0.005 + 1e-9
             assert abs(float(got_std) - std) <= 0.005 + 1e-9
             if name == 'mAP':
@@ -387,10 +454,10 @@ def test_grid_resumes_only_missing_runs(grid_run):
     # never started (or killed before any checkpoint): trained from scratch
     lost = work_dir / 'mode-avg' / 'seed-1'
     shutil.rmtree(lost)
-    untouched = {r: os.stat(work_dir / r[0] / f'seed-{r[1]}' /
-                            'done.json').st_mtime_ns
-                 for r in RUNS - {('mode-residual_lam-0.5', 1),
-                                  ('mode-avg', 1)}}
+    untouched = {
+        r: os.stat(work_dir / r[0] / f'seed-{r[1]}' / 'done.json').st_mtime_ns
+        for r in RUNS - {('mode-residual_lam-0.5', 1), ('mode-avg', 1)}
+    }
 
     proc = _ablate(work_dir)
     assert '3 points x 2 seeds: 2 trained now, 4 done before' in proc.stdout
@@ -417,9 +484,10 @@ def test_grid_resumes_only_missing_runs(grid_run):
 # $MMCSRA_TEST_PAUSE_AT (0, the default: never), so that the test can
 # SIGKILL the ablation tool at a known point of the schedule
 ITERS_PER_EPOCH = 2
-TWO_EPOCHS = [o for o in TINY if not o.startswith(
-    ('train_cfg.max_epochs=', 'custom_hooks='))] + [
-        'train_cfg.max_epochs=2', 'default_hooks.logger.interval=1']
+TWO_EPOCHS = [
+    o for o in TINY
+    if not o.startswith(('train_cfg.max_epochs=', 'custom_hooks='))
+] + ['train_cfg.max_epochs=2', 'default_hooks.logger.interval=1']
 PAUSABLE_CONFIG = """_base_ = [{base!r}]
 custom_imports = dict(imports=['mmcsra', 'fault_injection'],
                       allow_failed_imports=False)
@@ -457,16 +525,21 @@ def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(
     config = str(tmp_path / 'pausable.py')
     with open(config, 'w') as f:
         f.write(PAUSABLE_CONFIG.format(base=DEMO, marker=marker))
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
-        [osp.join(REPO, 'tests')] +
-        ([os.environ['PYTHONPATH']] if os.environ.get('PYTHONPATH') else [])))
+    monkeypatch.setenv(
+        'PYTHONPATH',
+        os.pathsep.join([osp.join(REPO, 'tests')] +
+                        ([os.environ['PYTHONPATH']] if os.environ.
+                         get('PYTHONPATH') else [])))
     monkeypatch.setenv('OMP_NUM_THREADS',
                        os.environ.get('OMP_NUM_THREADS', '1'))
     monkeypatch.delenv('MMCSRA_TEST_PAUSE_AT', raising=False)
     work_dir = str(tmp_path / 'work')
     grid = ['mode=avg,residual']
-    kwargs = dict(seeds=[0], work_dir=work_dir, cfg_options=TWO_EPOCHS,
-                  log=lambda msg: None)
+    kwargs = dict(
+        seeds=[0],
+        work_dir=work_dir,
+        cfg_options=TWO_EPOCHS,
+        log=lambda msg: None)
 
     # both points uninterrupted; mode-residual's run is kept aside as the
     # reference, leaving a partly finished grid (mode-avg done)
@@ -483,10 +556,15 @@ def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(
     env = dict(os.environ, MMCSRA_TEST_PAUSE_AT=str(ITERS_PER_EPOCH + 1))
     with open(tmp_path / 'killed.out', 'w') as out:
         proc = subprocess.Popen(
-            [sys.executable, osp.join(TOOLS, 'ablate.py'), config, '--grid'] +
-            grid + ['--seeds', '0', '--work-dir', work_dir, '--cfg-options'] +
-            TWO_EPOCHS, cwd=REPO, env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable,
+             osp.join(TOOLS, 'ablate.py'), config, '--grid'] + grid +
+            ['--seeds', '0', '--work-dir', work_dir, '--cfg-options'] +
+            TWO_EPOCHS,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True)
     started.append(proc)
     deadline = time.time() + 300
     while not osp.exists(marker):
@@ -500,13 +578,14 @@ def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     (killed_stamp, ) = _stamps(killed)
-    assert [r['iter'] for r in _train_records(killed, killed_stamp)] == [
-        1, 2, 3]
+    assert [r['iter']
+            for r in _train_records(killed, killed_stamp)] == [1, 2, 3]
 
     result = ab.run_ablation(config, grid, **kwargs)
     # (c) the finished point is not retrained
-    assert [(r['point'], r['trained']) for r in result['records']] == [
-        ('mode-avg', False), ('mode-residual', True)]
+    assert [(r['point'], r['trained'])
+            for r in result['records']] == [('mode-avg', False),
+                                            ('mode-residual', True)]
     assert os.stat(osp.join(avg_run, ab.DONE_FILE)).st_mtime_ns == avg_mtime
     assert len(_stamps(avg_run)) == 1
     # (a) resumed from epoch_1.pth, trained epoch 2 only
@@ -518,22 +597,23 @@ def test_grid_point_killed_mid_schedule_resumes_from_its_checkpoint(
     assert ('Auto resumed from the latest checkpoint '
             f'{osp.join(killed, "epoch_1.pth")}') in text
     (resumed_stamp, ) = set(_stamps(killed)) - {killed_stamp}
-    assert [(r['epoch'], r['iter'])
-            for r in _train_records(killed, resumed_stamp)] == [
-                (2, ITERS_PER_EPOCH + 1), (2, 2 * ITERS_PER_EPOCH)]
+    assert [
+        (r['epoch'], r['iter']) for r in _train_records(killed, resumed_stamp)
+    ] == [(2, ITERS_PER_EPOCH + 1), (2, 2 * ITERS_PER_EPOCH)]
     with open(osp.join(killed, ab.DONE_FILE)) as f:
         assert json.load(f)['resumed'] is True
     # (b) the same weights and metrics as the uninterrupted run
-    final, final_ref = (safe_torch_load(osp.join(d, 'epoch_2.pth'))
-                        for d in (killed, reference))
+    final, final_ref = (
+        safe_torch_load(osp.join(d, 'epoch_2.pth'))
+        for d in (killed, reference))
     assert final['meta']['iter'] == final_ref['meta']['iter'] == \
         2 * ITERS_PER_EPOCH
     assert final['state_dict'].keys() == final_ref['state_dict'].keys()
     for key, value in final_ref['state_dict'].items():
         assert torch.equal(final['state_dict'][key], value), key
     assert MAP in first['records'][1]['metrics']
-    assert [r['metrics'] for r in result['records']] == [
-        r['metrics'] for r in first['records']]  # exactly
+    assert [r['metrics'] for r in result['records']
+            ] == [r['metrics'] for r in first['records']]  # exactly
     assert _read_csv(result['csv']) == first_csv
 
 
@@ -543,17 +623,22 @@ def test_no_validation_falls_back_to_test_tool(grid_run, tmp_path):
     so the metrics equal that run's final validation."""
     messages = []
     result = ab.run_ablation(
-        DEMO, ['mode=avg'], seeds=[0], work_dir=str(tmp_path),
+        DEMO, ['mode=avg'],
+        seeds=[0],
+        work_dir=str(tmp_path),
         cfg_options=TINY + ['train_cfg.val_begin=1000'],
-        keep_checkpoints=False, log=messages.append)
+        keep_checkpoints=False,
+        log=messages.append)
     (record, ) = result['records']
     assert any('no final validation log' in m for m in messages)
     run_dir = tmp_path / 'mode-avg' / 'seed-0'
     with open(run_dir / 'done.json') as f:
         assert json.load(f)['metrics_source'].startswith('tools/test.py')
     # keep_checkpoints=False: evaluated first, then deleted
-    assert not [n for n in os.listdir(run_dir)
-                if n.endswith('.pth') or n == 'last_checkpoint']
+    assert not [
+        n for n in os.listdir(run_dir)
+        if n.endswith('.pth') or n == 'last_checkpoint'
+    ]
     header, rows = grid_run['header'], grid_run['rows']
     reference = dict(zip(header[4:], map(float, rows[0][4:])))
     assert rows[0][:4] == ['mode-avg', 'avg', '', '0']
@@ -570,10 +655,10 @@ def test_plot_has_one_line_per_heads_value(tmp_path):
     for p in ab.expand_grid(axes):
         lam = p.values.get('lam', 0.0)
         value = 10 * p.values['heads'] + 100 * lam
-        recs.append(dict(point=p.name, values=p.values, seed=0,
-                         metrics={MAP: value}))
-    fig = ab.plot_metric_vs_lam(ab.aggregate(recs), axes, {}, MAP,
-                                str(tmp_path / 'p.png'))
+        recs.append(
+            dict(point=p.name, values=p.values, seed=0, metrics={MAP: value}))
+    fig = ab.plot_metric_vs_lam(
+        ab.aggregate(recs), axes, {}, MAP, str(tmp_path / 'p.png'))
     avg, residual = fig.axes[:2]
     assert avg.get_title() == 'mode=avg' and \
         residual.get_title() == 'mode=residual'

@@ -82,13 +82,15 @@ def test_bench_heads_quick():
                 float(cells[3]) / float(cells[5]), rel=0.02, abs=0.05)
         # the same weights give the same logits (T = 99 is max pooling)
         assert float(rows[f'MMPretrain CSRAClsHead H={h}'][7]) <= 1e-5
-        ratio = re.search(rf'H={h}: mmcsra / MMPretrain head time: train '
-                          r'(\S+), inference (\S+)', text)
+        ratio = re.search(
+            rf'H={h}: mmcsra / MMPretrain head time: train '
+            r'(\S+), inference (\S+)', text)
         assert _finite(ratio.group(1)) > 0 and _finite(ratio.group(2)) > 0
     for name in ('mmcsra MLDecoderHead', 'GAP + linear (baseline)'):
         assert rows[name][5] == '' and rows[name][7] == ''
-    assert re.search(r"target 'CSRA H=8 no slower than MMPretrain's': "
-                     r'(met|NOT met)$', text, re.M)
+    assert re.search(
+        r"target 'CSRA H=8 no slower than MMPretrain's': "
+        r'(met|NOT met)$', text, re.M)
 
 
 def test_bench_heads_flop_bound_formula():
@@ -97,8 +99,8 @@ def test_bench_heads_flop_bound_formula():
     # against 4 x 4.1 G: 256.9 M / 16.4 G
     assert bench.flop_bound(8, 80, 196, 448) == pytest.approx(
         8 * 80 * 2048 * 196 / (4 * 4.1e9))
-    assert bench.flop_bound(1, 20, 49, 224) == pytest.approx(
-        20 * 2048 * 49 / 4.1e9)
+    assert bench.flop_bound(1, 20, 49,
+                            224) == pytest.approx(20 * 2048 * 49 / 4.1e9)
 
 
 def test_bench_plugin_quick():
@@ -116,14 +118,15 @@ def test_bench_plugin_quick():
     # BCE averaged over the batch, MMPretrain's; ours with loss_weight=C)
     assert float(rows['mmcsra'][4]) == pytest.approx(
         float(rows['MMPretrain'][4]), rel=1e-5)
-    match = re.search(r'max \|logit difference\| before training = (\S+), '
-                      r'\|loss difference\| at the first step = (\S+) ',
-                      text)
+    match = re.search(
+        r'max \|logit difference\| before training = (\S+), '
+        r'\|loss difference\| at the first step = (\S+) ', text)
     assert float(match.group(1)) <= 1e-5
     assert float(match.group(2)) <= 1e-4
-    ratio = re.search(r'ratio mmcsra / MMPretrain = (\S+) \(median of '
-                      r'per-round ratios (\S+)\); target <= 1.02: '
-                      r'(met|NOT met)', text)
+    ratio = re.search(
+        r'ratio mmcsra / MMPretrain = (\S+) \(median of '
+        r'per-round ratios (\S+)\); target <= 1.02: '
+        r'(met|NOT met)', text)
     assert _finite(ratio.group(1)) > 0 and _finite(ratio.group(2)) > 0
     medians = float(rows['mmcsra'][1]) / float(rows['MMPretrain'][1])
     assert float(ratio.group(1)) == pytest.approx(medians, abs=2e-3)
@@ -132,8 +135,7 @@ def test_bench_plugin_quick():
 def test_bench_data_quick():
     bench = _load('bench_data')
     text = bench.main(['--quick'])
-    assert ('2000 images (17 without annotations), 14616 annotations'
-            in text)
+    assert ('2000 images (17 without annotations), 14616 annotations' in text)
     rows = _table(text, '| method |')
     base = rows['json.load + pycocotools createIndex']
     ours = rows['COCOMultiLabel.load_data_list']
@@ -159,9 +161,13 @@ def test_bench_data_synthesis_is_the_official_format(tmp_path):
     from pycocotools.coco import COCO
     bench = _load('bench_data')
     path = str(tmp_path / 'instances.json')
-    expected = bench.synthesize(path, num_images=60, num_empty=7,
-                                num_annotations=400, polygon_points=5,
-                                seed=3)
+    expected = bench.synthesize(
+        path,
+        num_images=60,
+        num_empty=7,
+        num_annotations=400,
+        polygon_points=5,
+        seed=3)
     coco = COCO(path)
     assert len(coco.getImgIds()) == 60
     assert len(coco.getAnnIds()) == 400
@@ -170,8 +176,10 @@ def test_bench_data_synthesis_is_the_official_format(tmp_path):
     annotated = {i for i in coco.getImgIds() if coco.getAnnIds(imgIds=i)}
     assert len(annotated) == 53 and set(expected) == annotated
     for img_id in annotated:
-        cats = {a['category_id'] for a in coco.loadAnns(
-            coco.getAnnIds(imgIds=img_id))}
+        cats = {
+            a['category_id']
+            for a in coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+        }
         assert expected[img_id] == sorted(
             bench.CATEGORY_IDS.index(c) for c in cats)
     anns = coco.loadAnns(coco.getAnnIds())

@@ -50,8 +50,7 @@ def official_csra(feat: torch.Tensor, heads, lam: float) -> torch.Tensor:
     logit = 0.
     for weight, t in zip(heads, OFFICIAL_T[len(heads)]):
         score = F.conv2d(feat, weight)  # [B, C, H, W]
-        score = score / torch.norm(weight, dim=1, keepdim=True).transpose(
-            0, 1)
+        score = score / torch.norm(weight, dim=1, keepdim=True).transpose(0, 1)
         score = score.flatten(2)  # [B, C, N]
         base = score.mean(dim=2)
         if t == 99:
@@ -84,10 +83,13 @@ def official_resnet():
     net = torchvision.models.resnet101(weights=None)
     _randomize_bn(net, torch.randn(4, 3, 64, 64))
     num_heads, num_classes = 4, 80
-    heads = [torch.randn(num_classes, 2048, 1, 1) * 0.05
-             for _ in range(num_heads)]
-    state = {k: v for k, v in net.state_dict().items()
-             if not k.startswith('fc.')}  # ResNet_CSRA: fc = Sequential()
+    heads = [
+        torch.randn(num_classes, 2048, 1, 1) * 0.05 for _ in range(num_heads)
+    ]
+    state = {
+        k: v
+        for k, v in net.state_dict().items() if not k.startswith('fc.')
+    }  # ResNet_CSRA: fc = Sequential()
     for h, weight in enumerate(heads):
         state[f'classifier.multi_head.{h}.head.weight'] = weight
     return dict(net=net, heads=heads, state=state, num_classes=num_classes)
@@ -103,8 +105,13 @@ def test_csra_resnet101(official_resnet, tmp_path, wrap):
     src, dst = str(tmp_path / 'official.pth'), str(tmp_path / 'mmcsra.pth')
     torch.save(state, src)
     converted, info = csra_tool['main']([src, dst])
-    assert info == dict(backbone='ResNet', depth=101, num_extra_tokens=0,
-                        num_heads=4, num_classes=80, in_channels=2048)
+    assert info == dict(
+        backbone='ResNet',
+        depth=101,
+        num_extra_tokens=0,
+        num_heads=4,
+        num_classes=80,
+        in_channels=2048)
     saved = safe_torch_load(dst)
     assert set(saved['state_dict']) == set(converted)
 
@@ -175,15 +182,22 @@ def official_vit_state(num_heads_csra: int, num_classes: int) -> dict:
 def official_vit_forward(state: dict, x: torch.Tensor) -> torch.Tensor:
     """VIT_CSRA.backbone: timm's original ViT, written out. -> (B, D, g, g)
     """
+
     def ln(t, prefix):
-        return F.layer_norm(t, (D, ), state[prefix + '.weight'],
-                            state[prefix + '.bias'], eps=1e-6)
+        return F.layer_norm(
+            t, (D, ),
+            state[prefix + '.weight'],
+            state[prefix + '.bias'],
+            eps=1e-6)
 
     def linear(t, prefix):
         return t @ state[prefix + '.weight'].t() + state[prefix + '.bias']
 
-    tokens = F.conv2d(x, state['patch_embed.proj.weight'],
-                      state['patch_embed.proj.bias'], stride=PATCH)
+    tokens = F.conv2d(
+        x,
+        state['patch_embed.proj.weight'],
+        state['patch_embed.proj.bias'],
+        stride=PATCH)
     tokens = tokens.flatten(2).transpose(1, 2)  # [B, N, D]
     b, n = tokens.shape[:2]
     tokens = torch.cat([state['cls_token'].expand(b, -1, -1), tokens], 1)
@@ -210,26 +224,45 @@ def test_csra_vit(num_heads):
     num_classes, lam = 6, 0.3
     state = official_vit_state(num_heads, num_classes)
     converted, info = csra_tool['convert'](dict(state))
-    assert info == dict(backbone='VisionTransformer', embed_dims=D,
-                        num_layers=LAYERS, feedforward_channels=FFN,
-                        patch_size=PATCH, img_size=IMG, num_extra_tokens=1,
-                        num_heads=num_heads, num_classes=num_classes,
-                        in_channels=D)
-    model = _build(dict(
-        type='ImageClassifier',
-        backbone=dict(
-            type='VisionTransformer',
-            arch=dict(embed_dims=D, num_layers=LAYERS, num_heads=NUM_HEADS,
-                      feedforward_channels=FFN),
-            img_size=IMG, patch_size=PATCH, out_type='raw'),
-        head=dict(type='CSRAHead', num_classes=num_classes, in_channels=D,
-                  num_heads=num_heads, lam=lam, num_extra_tokens=1)))
+    assert info == dict(
+        backbone='VisionTransformer',
+        embed_dims=D,
+        num_layers=LAYERS,
+        feedforward_channels=FFN,
+        patch_size=PATCH,
+        img_size=IMG,
+        num_extra_tokens=1,
+        num_heads=num_heads,
+        num_classes=num_classes,
+        in_channels=D)
+    model = _build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='VisionTransformer',
+                arch=dict(
+                    embed_dims=D,
+                    num_layers=LAYERS,
+                    num_heads=NUM_HEADS,
+                    feedforward_channels=FFN),
+                img_size=IMG,
+                patch_size=PATCH,
+                out_type='raw'),
+            head=dict(
+                type='CSRAHead',
+                num_classes=num_classes,
+                in_channels=D,
+                num_heads=num_heads,
+                lam=lam,
+                num_extra_tokens=1)))
     model.load_state_dict(converted, strict=True)
 
     torch.manual_seed(3)
     x = torch.randn(2, 3, IMG, IMG)
-    heads = [state[f'classifier.multi_head.{h}.head.weight']
-             for h in range(num_heads)]
+    heads = [
+        state[f'classifier.multi_head.{h}.head.weight']
+        for h in range(num_heads)
+    ]
     with torch.no_grad():
         expected = official_csra(official_vit_forward(state, x), heads, lam)
         got = model(x, mode='tensor')
@@ -242,8 +275,11 @@ def test_csra_converter_refuses_unknown_keys(official_resnet):
     state['fc.weight'] = torch.zeros(1000, 2048)  # an ImageNet classifier
     with pytest.raises(KeyError, match='fc.weight'):
         csra_tool['convert'](state)
-    no_head = {k: v for k, v in official_resnet['state'].items()
-               if not k.startswith('classifier.')}
+    no_head = {
+        k: v
+        for k, v in official_resnet['state'].items()
+        if not k.startswith('classifier.')
+    }
     with pytest.raises(KeyError, match='not a CSRA checkpoint'):
         csra_tool['convert'](no_head)
     vit = official_vit_state(1, 3)
@@ -291,15 +327,19 @@ def official_ml_decoder_state(prefix: str = 'head.') -> dict:
     }
 
 
-def official_ml_decoder_forward(state: dict, x: torch.Tensor,
+def official_ml_decoder_forward(state: dict,
+                                x: torch.Tensor,
                                 prefix: str = 'head.') -> torch.Tensor:
     """MLDecoder.forward in eval mode, written out. x: (B, D_in, H, W)."""
     p = prefix + 'decoder.'
     layer = p + 'layers.0.'
 
     def ln(t, name):
-        return F.layer_norm(t, (D_DEC, ), state[layer + name + '.weight'],
-                            state[layer + name + '.bias'], eps=1e-5)
+        return F.layer_norm(
+            t, (D_DEC, ),
+            state[layer + name + '.weight'],
+            state[layer + name + '.bias'],
+            eps=1e-5)
 
     tokens = x.flatten(2).transpose(1, 2)  # [B, N, D_in]
     memory = F.relu(tokens @ state[p + 'embed_standart.weight'].t() +
@@ -347,18 +387,25 @@ def test_ml_decoder(tmp_path, official_prefix):
             info['num_groups'], info['feedforward_channels']) == \
         (C, D_IN, D_DEC, K, FF)
     saved = safe_torch_load(dst)
-    assert saved['meta']['dataset_meta']['classes'] == tuple(
-        f'class_{i}' for i in range(C))
+    assert saved['meta']['dataset_meta']['classes'] == tuple(f'class_{i}'
+                                                             for i in range(C))
     # backbone keys pass through under the prefix, unchanged
     for key in ('body.conv1.weight', 'body.layer1.0.bn1.running_mean'):
-        assert torch.equal(saved['state_dict']['backbone.' + key],
-                           state[key])
+        assert torch.equal(saved['state_dict']['backbone.' + key], state[key])
 
-    head = _build(dict(type='MLDecoderHead', num_classes=C,
-                       in_channels=D_IN, embed_dims=D_DEC, num_groups=K,
-                       num_heads=HEADS, feedforward_channels=FF))
-    head_state = {k[len('head.'):]: v for k, v in saved['state_dict'].items()
-                  if k.startswith('head.')}
+    head = _build(
+        dict(
+            type='MLDecoderHead',
+            num_classes=C,
+            in_channels=D_IN,
+            embed_dims=D_DEC,
+            num_groups=K,
+            num_heads=HEADS,
+            feedforward_channels=FF))
+    head_state = {
+        k[len('head.'):]: v
+        for k, v in saved['state_dict'].items() if k.startswith('head.')
+    }
     head.load_state_dict(head_state, strict=True)
 
     torch.manual_seed(5)
@@ -374,8 +421,10 @@ def test_ml_decoder_backbone_prefix_option(tmp_path):
     src, dst = str(tmp_path / 'official.pth'), str(tmp_path / 'mmcsra.pth')
     torch.save(official_ml_decoder_state(), src)
     converted, _ = mld_tool['main']([src, dst, '--backbone-prefix', 'tres.'])
-    assert {k for k in converted if not k.startswith('head.')} == {
-        'tres.body.conv1.weight', 'tres.body.layer1.0.bn1.running_mean'}
+    assert {k
+            for k in converted if not k.startswith('head.')} == {
+                'tres.body.conv1.weight', 'tres.body.layer1.0.bn1.running_mean'
+            }
 
 
 def test_ml_decoder_converter_errors():

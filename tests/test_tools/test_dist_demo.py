@@ -18,15 +18,19 @@ def _free_port() -> int:
 
 
 def _metrics(text: str, kind: str) -> dict:
-    lines = [m.group(0) for m in METRIC_LINE.finditer(text)
-             if m.group(1) == kind]
+    lines = [
+        m.group(0) for m in METRIC_LINE.finditer(text) if m.group(1) == kind
+    ]
     assert lines, f'no Epoch({kind}) line in the output'
-    return {k: float(v) for k, v in
-            re.findall(r'(multi-label/[\w@/-]+): ([-\d.]+)', lines[-1])}
+    return {
+        k: float(v)
+        for k, v in re.findall(r'(multi-label/[\w@/-]+): ([-\d.]+)', lines[-1])
+    }
 
 
-@pytest.mark.skipif(torch.cuda.is_available(),
-                    reason='checks the CPU (gloo) path of the launcher')
+@pytest.mark.skipif(
+    torch.cuda.is_available(),
+    reason='checks the CPU (gloo) path of the launcher')
 def test_dist_train_on_two_cpu_ranks(tmp_path):
     config = f'{CONFIGS}/csra/resnet18_multidigits.py'
     # 63 test canvases: uneven across the 2 ranks
@@ -34,9 +38,10 @@ def test_dist_train_on_two_cpu_ranks(tmp_path):
         'train_cfg.val_interval=2', 'val_dataloader.dataset.num_samples=63',
         'test_dataloader.dataset.num_samples=63'
     ]
-    proc = run_tool(['dist_train.sh', config, 2, '--work-dir', tmp_path,
-                     '--cfg-options'] + options,
-                    env=dict(PORT=str(_free_port())))
+    proc = run_tool(
+        ['dist_train.sh', config, 2, '--work-dir', tmp_path, '--cfg-options'] +
+        options,
+        env=dict(PORT=str(_free_port())))
     out = proc.stdout + proc.stderr
     assert 'Distributed launcher: pytorch' in out
     assert 'GPU number: 2' in out  # mmengine's name for the world size
@@ -45,9 +50,11 @@ def test_dist_train_on_two_cpu_ranks(tmp_path):
         assert key in dist_metrics
 
     # the 2-rank evaluation equals a 1-process evaluation of the checkpoint
-    single = run_tool(['test.py', config, tmp_path / 'epoch_2.pth',
-                       '--work-dir', tmp_path / 'single', '--cfg-options',
-                       'test_dataloader.dataset.num_samples=63'])
+    single = run_tool([
+        'test.py', config, tmp_path / 'epoch_2.pth', '--work-dir',
+        tmp_path / 'single', '--cfg-options',
+        'test_dataloader.dataset.num_samples=63'
+    ])
     single_metrics = _metrics(single.stdout + single.stderr, 'test')
     for key, value in dist_metrics.items():
         assert single_metrics[key] == pytest.approx(value, abs=1e-3), key

@@ -80,8 +80,9 @@ def reference_map(k: int, score_map: bool, temperature: float) -> np.ndarray:
         e = np.exp(temperature * (s - s.max()))
         m = e / e.sum()
     m = torch.tensor(m, dtype=torch.float32).view(1, 1, 8, 8)
-    return F.interpolate(m, size=(SIZE, SIZE), mode='bilinear',
-                         align_corners=False)[0, 0].numpy()
+    return F.interpolate(
+        m, size=(SIZE, SIZE), mode='bilinear', align_corners=False)[0,
+                                                                    0].numpy()
 
 
 def reference_scores() -> np.ndarray:
@@ -106,10 +107,12 @@ def files(tmp_path_factory):
     weight = torch.eye(3).repeat(2, 1)  # rows h*C+k = e_k
     model.head.csra.classifier.weight.data.copy_(weight)
     ckpt = root / 'patch_csra.pth'
-    torch.save(dict(meta=dict(dataset_meta=dict(classes=list(CLASSES))),
-                    state_dict=model.state_dict()), str(ckpt))
-    return dict(root=root, config=str(cfg_path), img=str(img_path),
-                ckpt=str(ckpt))
+    torch.save(
+        dict(
+            meta=dict(dataset_meta=dict(classes=list(CLASSES))),
+            state_dict=model.state_dict()), str(ckpt))
+    return dict(
+        root=root, config=str(cfg_path), img=str(img_path), ckpt=str(ckpt))
 
 
 @pytest.fixture(scope='module')
@@ -124,19 +127,25 @@ def quadrant(amap: np.ndarray):
             'left' if c < SIZE // 2 else 'right')
 
 
-@pytest.mark.parametrize('score_map,temperature,head,used_t', [
-    (False, None, 0, 1.0),  # head 0's own T = 1
-    (False, None, 1, float('inf')),  # head 1's own T = inf: arg-max
-    (False, 4.0, 0, 4.0),
-    (False, 0.5, 1, 0.5),
-    (True, None, 0, None),
-    (True, None, 1, None),
-])
+@pytest.mark.parametrize(
+    'score_map,temperature,head,used_t',
+    [
+        (False, None, 0, 1.0),  # head 0's own T = 1
+        (False, None, 1, float('inf')),  # head 1's own T = inf: arg-max
+        (False, 4.0, 0, 4.0),
+        (False, 0.5, 1, 0.5),
+        (True, None, 0, None),
+        (True, None, 1, None),
+    ])
 def test_maps_values_and_peak_corner(model, files, score_map, temperature,
                                      head, used_t):
-    result = compute_attention_maps(model, files['img'], classes=[0, 1, 2],
-                                    score_map=score_map,
-                                    temperature=temperature, head=head)
+    result = compute_attention_maps(
+        model,
+        files['img'],
+        classes=[0, 1, 2],
+        score_map=score_map,
+        temperature=temperature,
+        head=head)
     assert list(result['maps']) == [0, 1, 2]
     assert result['kind'] == ('score' if score_map else 'attention')
     assert result['temperature'] == used_t
@@ -144,8 +153,8 @@ def test_maps_values_and_peak_corner(model, files, score_map, temperature,
     for k in range(3):
         amap = result['maps'][k]
         assert amap.shape == (SIZE, SIZE)
-        np.testing.assert_allclose(amap, reference_map(k, score_map, ref_t),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            amap, reference_map(k, score_map, ref_t), rtol=1e-5, atol=1e-6)
     assert quadrant(result['maps'][0]) == ('top', 'left')  # red
     assert quadrant(result['maps'][1]) == ('bottom', 'right')  # green
     if not score_map and math.isfinite(ref_t):
@@ -155,8 +164,7 @@ def test_maps_values_and_peak_corner(model, files, score_map, temperature,
 
 def test_scores_predicted_classes_and_image(model, files):
     result = compute_attention_maps(model, files['img'])
-    np.testing.assert_allclose(result['scores'], reference_scores(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(result['scores'], reference_scores(), rtol=1e-5)
     # sigmoid scores red, green > 0.5 = thr > blue
     assert result['predicted'] == [0, 1]
     assert list(result['maps']) == [0, 1]
@@ -169,22 +177,27 @@ def test_scores_predicted_classes_and_image(model, files):
 
 def test_array_input_matches_file_input(model, files):
     from_file = compute_attention_maps(model, files['img'], classes=['red'])
-    from_array = compute_attention_maps(model, corner_image(),
-                                        classes=['red'])
+    from_array = compute_attention_maps(model, corner_image(), classes=['red'])
     np.testing.assert_allclose(from_array['maps'][0], from_file['maps'][0])
 
 
 def test_loader_prepended_only_when_missing():
     packs = [dict(type='PackInputs')]
     loaded = [dict(type='LoadImageFromFileChecked'), dict(type='PackInputs')]
-    names = [type(t).__name__ for t in
-             am.build_image_pipeline(packs, from_file=True).transforms]
+    names = [
+        type(t).__name__
+        for t in am.build_image_pipeline(packs, from_file=True).transforms
+    ]
     assert names == ['LoadImageFromFile', 'PackInputs']
-    names = [type(t).__name__ for t in
-             am.build_image_pipeline(loaded, from_file=True).transforms]
+    names = [
+        type(t).__name__
+        for t in am.build_image_pipeline(loaded, from_file=True).transforms
+    ]
     assert names == ['LoadImageFromFileChecked', 'PackInputs']
-    names = [type(t).__name__ for t in
-             am.build_image_pipeline(loaded, from_file=False).transforms]
+    names = [
+        type(t).__name__
+        for t in am.build_image_pipeline(loaded, from_file=False).transforms
+    ]
     assert names == ['PackInputs']
 
 
@@ -204,8 +217,8 @@ def test_other_heads_refused(files):
     from mmengine.config import Config
     cfg = Config.fromfile(files['config'])
     cfg.model.neck = dict(type='GlobalAveragePooling')
-    cfg.model.head = dict(type='MultiLabelLinearClsHead', num_classes=3,
-                          in_channels=3)
+    cfg.model.head = dict(
+        type='MultiLabelLinearClsHead', num_classes=3, in_channels=3)
     model, _ = load_csra_model(cfg)
     with pytest.raises(TypeError, match='CSRAHead.*MultiLabelLinearClsHead'):
         compute_attention_maps(model, files['img'])
@@ -232,8 +245,9 @@ def test_tool_writes_predicted_class_pngs(files, tmp_path):
         [files['img'], files['config'], files['ckpt'], '--out-dir',
          str(out)])
     names = sorted(p.name for p in out.iterdir())
-    assert names == ['corners_green_attention_T1_h0.png',
-                     'corners_red_attention_T1_h0.png']
+    assert names == [
+        'corners_green_attention_T1_h0.png', 'corners_red_attention_T1_h0.png'
+    ]
     zoom = math.ceil(am.MIN_DISPLAY_SIDE / SIZE)  # 4: 64 px -> 256 px
     for path in written.values():
         png = _png(path)
@@ -251,16 +265,16 @@ def test_tool_writes_predicted_class_pngs(files, tmp_path):
 
 def test_tool_score_map_named_classes(files, tmp_path):
     out = tmp_path / 'score'
-    _, written = _tool().main(
-        [files['img'], files['config'], files['ckpt'], '--out-dir',
-         str(out), '--score-map', '--head', '1', '--classes', 'blue', '0',
-         '--zoom', '1'])
-    assert [osp.basename(p) for p in written.values()] == [
-        'corners_blue_score_h1.png', 'corners_red_score_h1.png'
-    ]
+    _, written = _tool().main([
+        files['img'], files['config'], files['ckpt'], '--out-dir',
+        str(out), '--score-map', '--head', '1', '--classes', 'blue', '0',
+        '--zoom', '1'
+    ])
+    assert [osp.basename(p) for p in written.values()
+            ] == ['corners_blue_score_h1.png', 'corners_red_score_h1.png']
     for path in written.values():
-        assert _png(path).shape == (SIZE + am.TITLE_PX,
-                                    SIZE + am.COLORBAR_PX, 3)
+        assert _png(path).shape == (SIZE + am.TITLE_PX, SIZE + am.COLORBAR_PX,
+                                    3)
 
 
 def test_demo_config_class_names_and_size(tmp_path):
@@ -271,14 +285,16 @@ def test_demo_config_class_names_and_size(tmp_path):
     model, _ = load_csra_model(config)
     ckpt = tmp_path / 'random.pth'
     torch.save(dict(state_dict=model.state_dict()), str(ckpt))
-    info = MultiDigits(split='test', num_samples=1,
-                       lazy_init=False).get_data_info(0)
+    info = MultiDigits(
+        split='test', num_samples=1, lazy_init=False).get_data_info(0)
     img = tmp_path / 'digits.png'
     cv2.imwrite(str(img), info['img'])
     out = tmp_path / 'demo'
-    result, written = _tool().main(
-        [str(img), config, str(ckpt), '--out-dir', str(out), '--classes',
-         'seven', '3', '--temperature', 'inf'])
+    result, written = _tool().main([
+        str(img), config,
+        str(ckpt), '--out-dir',
+        str(out), '--classes', 'seven', '3', '--temperature', 'inf'
+    ])
     assert result['class_names'] == DIGIT_CLASSES
     assert [osp.basename(p) for p in written.values()] == [
         'digits_seven_attention_Tinf_h0.png',

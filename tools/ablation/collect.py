@@ -36,8 +36,10 @@ def _timestamp_dirs(work_dir: str) -> List[str]:
     """The launch directories of ``work_dir``, oldest first."""
     if not osp.isdir(work_dir):
         return []
-    return [osp.join(work_dir, d) for d in sorted(os.listdir(work_dir))
-            if TIMESTAMP.match(d) and osp.isdir(osp.join(work_dir, d))]
+    return [
+        osp.join(work_dir, d) for d in sorted(os.listdir(work_dir))
+        if TIMESTAMP.match(d) and osp.isdir(osp.join(work_dir, d))
+    ]
 
 
 def json_lines(path: str) -> List[dict]:
@@ -63,13 +65,13 @@ def is_train_record(record: dict) -> bool:
 
 
 def _metrics_of(record: dict) -> 'OrderedDict[str, Any]':
-    return OrderedDict((k, v) for k, v in record.items()
-                       if k not in BOOKKEEPING_KEYS)
+    return OrderedDict(
+        (k, v) for k, v in record.items() if k not in BOOKKEEPING_KEYS)
 
 
-def read_final_val_metrics(run_dir: str,
-                           final_step: Optional[int] = None
-                           ) -> Optional['OrderedDict[str, Any]']:
+def read_final_val_metrics(
+        run_dir: str,
+        final_step: Optional[int] = None) -> Optional['OrderedDict[str, Any]']:
     """The final validation metrics of a finished training run, or None.
 
     Reads the newest ``<run_dir>/<timestamp>/vis_data/scalars.json`` that

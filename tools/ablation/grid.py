@@ -197,9 +197,8 @@ def expand_grid(axes: Sequence[GridAxis],
             del point.values[lam_axis.name]
             del point.overrides[LAM_KEY]
             point.dropped.append(lam_axis.name)
-        point.name = '_'.join(
-            f'{name}-{_value_name(v)}'
-            for name, v in point.values.items()) or 'base'
+        point.name = '_'.join(f'{name}-{_value_name(v)}'
+                              for name, v in point.values.items()) or 'base'
         identity = repr(list(point.values.items()))
         if point.name in names:
             if names[point.name] == identity:
@@ -245,8 +244,9 @@ def cfg_option_text(value: Any) -> str:
 def point_options(point: GridPoint, seed: int) -> List[str]:
     """The ``key=value`` options that make a run of ``point`` and
     ``seed``."""
-    return [f'{key}={cfg_option_text(v)}'
-            for key, v in point.overrides.items()] + [f'{SEED_KEY}={seed}']
+    return [
+        f'{key}={cfg_option_text(v)}' for key, v in point.overrides.items()
+    ] + [f'{SEED_KEY}={seed}']
 
 
 # --------------------------------------------------------------- config

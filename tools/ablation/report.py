@@ -53,14 +53,21 @@ def aggregate(records: Sequence[dict]) -> List[dict]:
             keys += [k for k in rec['metrics'] if k not in keys]
         mean, std = OrderedDict(), OrderedDict()
         for key in keys:
-            vals = [float(r['metrics'][key]) for r in recs
-                    if isinstance(r['metrics'].get(key), (int, float))]
+            vals = [
+                float(r['metrics'][key]) for r in recs
+                if isinstance(r['metrics'].get(key), (int, float))
+            ]
             if not vals:
                 continue
             mean[key] = statistics.fmean(vals)
             std[key] = statistics.stdev(vals) if len(vals) > 1 else None
-        out.append(dict(point=name, values=recs[0]['values'], n=len(recs),
-                        mean=mean, std=std))
+        out.append(
+            dict(
+                point=name,
+                values=recs[0]['values'],
+                n=len(recs),
+                mean=mean,
+                std=std))
     return out
 
 
@@ -84,8 +91,10 @@ def table_metric_keys(keys: Sequence[str],
                 raise KeyError(f'metric {name!r} not among {list(keys)}')
             out += [k for k in match if k not in out]
         return out
-    defaults = [k for name in DEFAULT_TABLE_METRICS for k in keys
-                if _short(k) == name and k.count('/') <= 1]
+    defaults = [
+        k for name in DEFAULT_TABLE_METRICS for k in keys
+        if _short(k) == name and k.count('/') <= 1
+    ]
     return defaults or [k for k in keys if k.count('/') <= 1]
 
 
@@ -94,8 +103,10 @@ def _cell(value: Any) -> str:
         repr(value) if isinstance(value, float) else str(value))
 
 
-def format_markdown(agg: Sequence[dict], axis_names: Sequence[str],
-                    metric_keys: Sequence[str], digits: int = 2,
+def format_markdown(agg: Sequence[dict],
+                    axis_names: Sequence[str],
+                    metric_keys: Sequence[str],
+                    digits: int = 2,
                     best_key: Optional[str] = None) -> str:
     """Markdown table: the axes, n, and ``mean ± std`` of each metric (just
     the mean for n = 1); ``—`` for an axis that does not apply; the best
@@ -105,11 +116,12 @@ def format_markdown(agg: Sequence[dict], axis_names: Sequence[str],
         means = [a['mean'][best_key] for a in agg if best_key in a['mean']]
         best = max(means) if means else None
     header = list(axis_names) + ['n'] + [_short(k) for k in metric_keys]
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for a in agg:
-        cells = [_cell(a['values'][n]) if n in a['values'] else '—'
-                 for n in axis_names]
+        cells = [
+            _cell(a['values'][n]) if n in a['values'] else '—'
+            for n in axis_names
+        ]
         cells.append(str(a['n']))
         for key in metric_keys:
             if key not in a['mean']:
@@ -136,8 +148,8 @@ def write_csv(path: str, records: Sequence[dict], axis_names: Sequence[str],
         for rec in records:
             writer.writerow(
                 [rec['point']] +
-                [_cell(rec['values'].get(n)) for n in axis_names] +
-                [rec['seed']] +
+                [_cell(rec['values'].get(n))
+                 for n in axis_names] + [rec['seed']] +
                 [_cell(rec['metrics'].get(k)) for k in metric_keys])
 
 
@@ -173,9 +185,9 @@ def plot_metric_vs_lam(agg: Sequence[dict], axes: Sequence[GridAxis],
         for a in agg:
             if mode_axis and a['values'].get(mode_axis.name) != mode:
                 continue
-            parts = [(f'H={a["values"][o.name]}' if o.key == HEADS_KEY
-                      else f'{o.name}={a["values"][o.name]}')
-                     for o in other if o.name in a['values']]
+            parts = [(f'H={a["values"][o.name]}' if o.key == HEADS_KEY else
+                      f'{o.name}={a["values"][o.name]}') for o in other
+                     if o.name in a['values']]
             if not any(o.key == HEADS_KEY for o in other) and \
                     base.get(HEADS_KEY) is not None:
                 parts.insert(0, f'H={base[HEADS_KEY]}')  # the config's
@@ -190,19 +202,27 @@ def plot_metric_vs_lam(agg: Sequence[dict], axes: Sequence[GridAxis],
             if lam_free:
                 e = entries[0]
                 mean, std = e['mean'][metric], e['std'][metric] or 0.0
-                drawn = panel.plot([x_lo, x_hi], [mean, mean], '--',
+                drawn = panel.plot([x_lo, x_hi], [mean, mean],
+                                   '--',
                                    label=f'{label} (λ-free)')
-                panel.fill_between([x_lo, x_hi], mean - std, mean + std,
-                                   color=drawn[0].get_color(), alpha=0.15)
+                panel.fill_between([x_lo, x_hi],
+                                   mean - std,
+                                   mean + std,
+                                   color=drawn[0].get_color(),
+                                   alpha=0.15)
                 continue
-            xs = [e['values'].get(lam_axis.name) if lam_axis else
-                  base.get(LAM_KEY) for e in entries]
+            xs = [
+                e['values'].get(lam_axis.name)
+                if lam_axis else base.get(LAM_KEY) for e in entries
+            ]
             order = sorted(range(len(xs)), key=lambda i: xs[i])
-            panel.errorbar([xs[i] for i in order],
-                           [entries[i]['mean'][metric] for i in order],
-                           yerr=[entries[i]['std'][metric] or 0.0
-                                 for i in order],
-                           marker='o', capsize=3, label=label)
+            panel.errorbar(
+                [xs[i] for i in order],
+                [entries[i]['mean'][metric] for i in order],
+                yerr=[entries[i]['std'][metric] or 0.0 for i in order],
+                marker='o',
+                capsize=3,
+                label=label)
         panel.set_title(f'mode={mode}')
         panel.set_xlabel('λ')
         panel.grid(alpha=0.3)
@@ -214,11 +234,8 @@ def plot_metric_vs_lam(agg: Sequence[dict], axes: Sequence[GridAxis],
     return fig
 
 
-
-
 # --------------------------------------------------------------- writing
-def _plot_metric_key(metric_keys: Sequence[str],
-                     metric: Optional[str]) -> str:
+def _plot_metric_key(metric_keys: Sequence[str], metric: Optional[str]) -> str:
     """The key of ``metric`` (a key or short name); by default the ``mAP``
     key, else the first metric."""
     if metric is None:
@@ -230,8 +247,10 @@ def _plot_metric_key(metric_keys: Sequence[str],
     return match[0]
 
 
-def write_reports(records: Sequence[dict], axes: Sequence[GridAxis],
-                  base: Dict[str, Any], work_dir: str,
+def write_reports(records: Sequence[dict],
+                  axes: Sequence[GridAxis],
+                  base: Dict[str, Any],
+                  work_dir: str,
                   metric: Optional[str] = None,
                   table_metrics: Optional[Sequence[str]] = None,
                   points: Optional[Sequence[GridPoint]] = None) -> dict:
@@ -276,9 +295,15 @@ def write_reports(records: Sequence[dict], axes: Sequence[GridAxis],
     with open(md_path, 'w') as f:
         f.write(format_markdown(agg, axis_names, keys, best_key=metric))
 
-    png_path = osp.join(work_dir,
-                        re.sub(r'[^A-Za-z0-9_.+-]+', '-', _short(metric)) +
-                        '_vs_lam.png')
+    png_path = osp.join(
+        work_dir,
+        re.sub(r'[^A-Za-z0-9_.+-]+', '-', _short(metric)) + '_vs_lam.png')
     plot_metric_vs_lam(agg, axes, base, metric, png_path)
-    return dict(points=points, records=records, aggregate=agg,
-                metric=metric, csv=csv_path, md=md_path, png=png_path)
+    return dict(
+        points=points,
+        records=records,
+        aggregate=agg,
+        metric=metric,
+        csv=csv_path,
+        md=md_path,
+        png=png_path)

@@ -112,8 +112,9 @@ def run_ablation(config: str,
     tools_dir = tools_dir or TOOLS_DIR
     if not osp.isfile(osp.join(tools_dir, 'train.py')):
         raise FileNotFoundError(f'no train.py in tools_dir={tools_dir!r}')
-    work_dir = osp.abspath(work_dir or osp.join(
-        'work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0]))
+    work_dir = osp.abspath(
+        work_dir or osp.join(
+            'work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0]))
 
     axes = parse_grid(grid)
     user_options = list(cfg_options or [])
@@ -135,15 +136,21 @@ def run_ablation(config: str,
         with lock:
             log(msg)
 
-    grid_run = _GridRun(config=config, cfg=cfg, user_options=user_options,
-                        work_dir=work_dir, tools_dir=tools_dir,
-                        launcher=launcher, nproc=int(nproc),
-                        keep_checkpoints=keep_checkpoints,
-                        env=_run_env(jobs), say=say)
+    grid_run = _GridRun(
+        config=config,
+        cfg=cfg,
+        user_options=user_options,
+        work_dir=work_dir,
+        tools_dir=tools_dir,
+        launcher=launcher,
+        nproc=int(nproc),
+        keep_checkpoints=keep_checkpoints,
+        env=_run_env(jobs),
+        say=say)
     todo = [(p, s) for p in points for s in seeds]
     records = _run_all(grid_run, todo, jobs)
-    return write_reports(records, axes, base, work_dir, metric,
-                         table_metrics, points)
+    return write_reports(records, axes, base, work_dir, metric, table_metrics,
+                         points)
 
 
 # -------------------------------------------------------------- settings
@@ -272,10 +279,15 @@ def _run_one(grid_run: _GridRun, point: GridPoint, seed: int,
         metrics = read_test_metrics(test_dir)
         source = 'tools/test.py on ' + checkpoint
 
-    _write_json(done_path, dict(
-        identity, metrics=metrics, metrics_source=source,
-        seconds=round(seconds, 1), resumed=resume,
-        finished=time.strftime('%Y-%m-%d %H:%M:%S')))
+    _write_json(
+        done_path,
+        dict(
+            identity,
+            metrics=metrics,
+            metrics_source=source,
+            seconds=round(seconds, 1),
+            resumed=resume,
+            finished=time.strftime('%Y-%m-%d %H:%M:%S')))
     if not grid_run.keep_checkpoints:
         for name in os.listdir(run_dir):
             if name.endswith('.pth') or name == 'last_checkpoint':
@@ -286,15 +298,20 @@ def _run_one(grid_run: _GridRun, point: GridPoint, seed: int,
 
 def _identity(grid_run: _GridRun, point: GridPoint, seed: int) -> dict:
     """The settings that make a run (stored in run.json / done.json)."""
-    return json.loads(json.dumps(dict(
-        config=grid_run.config, point=list(point.values.items()),
-        overrides=list(point.overrides.items()), seed=seed,
-        cfg_options=grid_run.user_options, launcher=grid_run.launcher,
-        nproc=grid_run.nproc if grid_run.launcher == 'pytorch' else 1)))
+    return json.loads(
+        json.dumps(
+            dict(
+                config=grid_run.config,
+                point=list(point.values.items()),
+                overrides=list(point.overrides.items()),
+                seed=seed,
+                cfg_options=grid_run.user_options,
+                launcher=grid_run.launcher,
+                nproc=grid_run.nproc
+                if grid_run.launcher == 'pytorch' else 1)))
 
 
-def _check_run_dir(run_dir: str, identity: dict,
-                   paths: Sequence[str]) -> None:
+def _check_run_dir(run_dir: str, identity: dict, paths: Sequence[str]) -> None:
     """Refuse a run directory whose stored settings are not ``identity``."""
     for path in paths:
         if not osp.isfile(path):
@@ -326,18 +343,27 @@ def _write_json(path: str, obj) -> None:
 
 
 # ----------------------------------------------------------- subprocess
-def train_command(config: str, run_dir: str, cfg_options: Sequence[str],
-                  tools_dir: str, launcher: str = 'none', nproc: int = 1,
+def train_command(config: str,
+                  run_dir: str,
+                  cfg_options: Sequence[str],
+                  tools_dir: str,
+                  launcher: str = 'none',
+                  nproc: int = 1,
                   resume: bool = False,
                   python: Optional[str] = None) -> List[str]:
     """The argv that trains one run (``tools/train.py`` or
     ``tools/dist_train.sh``)."""
     if launcher == 'none':
-        cmd = [python or sys.executable, osp.join(tools_dir, 'train.py'),
-               config]
+        cmd = [
+            python or sys.executable,
+            osp.join(tools_dir, 'train.py'), config
+        ]
     elif launcher == 'pytorch':
-        cmd = ['bash', osp.join(tools_dir, 'dist_train.sh'), config,
-               str(nproc)]
+        cmd = [
+            'bash',
+            osp.join(tools_dir, 'dist_train.sh'), config,
+            str(nproc)
+        ]
     else:
         raise ValueError(f"launcher must be 'none' or 'pytorch', got "
                          f'{launcher!r}')
@@ -349,18 +375,27 @@ def train_command(config: str, run_dir: str, cfg_options: Sequence[str],
     return cmd
 
 
-def test_command(config: str, checkpoint: str, work_dir: str,
-                 cfg_options: Sequence[str], tools_dir: str,
-                 launcher: str = 'none', nproc: int = 1,
+def test_command(config: str,
+                 checkpoint: str,
+                 work_dir: str,
+                 cfg_options: Sequence[str],
+                 tools_dir: str,
+                 launcher: str = 'none',
+                 nproc: int = 1,
                  python: Optional[str] = None) -> List[str]:
     """The argv that evaluates a checkpoint (``tools/test.py`` or
     ``tools/dist_test.sh``)."""
     if launcher == 'none':
-        cmd = [python or sys.executable, osp.join(tools_dir, 'test.py'),
-               config, checkpoint]
+        cmd = [
+            python or sys.executable,
+            osp.join(tools_dir, 'test.py'), config, checkpoint
+        ]
     elif launcher == 'pytorch':
-        cmd = ['bash', osp.join(tools_dir, 'dist_test.sh'), config,
-               checkpoint, str(nproc)]
+        cmd = [
+            'bash',
+            osp.join(tools_dir, 'dist_test.sh'), config, checkpoint,
+            str(nproc)
+        ]
     else:
         raise ValueError(f"launcher must be 'none' or 'pytorch', got "
                          f'{launcher!r}')
@@ -382,8 +417,8 @@ def _call(cmd: List[str], log_path: str, env: dict) -> float:
         log.write(f'\n===== {time.strftime("%Y-%m-%d %H:%M:%S")} $ '
                   f'{" ".join(cmd)}\n')
         log.flush()
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT,
-                               env=env)
+        code = subprocess.call(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         with open(log_path) as log:
             tail = ''.join(log.readlines()[-30:])

@@ -65,17 +65,17 @@ def synthesize(path: str, num_images: int, num_empty: int,
                seed: int) -> Dict[int, List[int]]:
     """Write the instances file; return {image id: sorted label indices}."""
     rng = np.random.default_rng(seed)
-    img_ids = rng.choice(np.arange(1, 581930), size=num_images,
-                         replace=False)  # random order, as the release
+    img_ids = rng.choice(
+        np.arange(1, 581930), size=num_images,
+        replace=False)  # random order, as the release
     annotated = img_ids[num_empty:]
     # every annotated image gets >= 1 annotation, the rest at random
-    counts = 1 + rng.multinomial(
-        num_annotations - len(annotated),
-        np.full(len(annotated), 1.0 / len(annotated)))
+    counts = 1 + rng.multinomial(num_annotations - len(annotated),
+                                 np.full(len(annotated), 1.0 / len(annotated)))
     # a skewed category distribution (person is ~30% of COCO's boxes)
     weights = 1.0 / np.arange(1, len(CATEGORY_IDS) + 1)**1.1
-    cat_index = rng.choice(len(CATEGORY_IDS), size=num_annotations,
-                           p=weights / weights.sum())
+    cat_index = rng.choice(
+        len(CATEGORY_IDS), size=num_annotations, p=weights / weights.sum())
     ann_img = np.repeat(annotated, counts)
     crowd = rng.random(num_annotations) < 0.01
     order = rng.permutation(num_annotations)
@@ -119,9 +119,8 @@ def synthesize(path: str, num_images: int, num_empty: int,
                 f.write(', ')
             f.write(', '.join(parts))
         f.write('], "categories": [')
-        f.write(', '.join(
-            f'{{"supercategory": "thing", "id": {c}, "name": '
-            f'"category {c}"}}' for c in CATEGORY_IDS))
+        f.write(', '.join(f'{{"supercategory": "thing", "id": {c}, "name": '
+                          f'"category {c}"}}' for c in CATEGORY_IDS))
         f.write(']}')
     return {img: sorted(cats) for img, cats in expected.items()}
 
@@ -136,8 +135,8 @@ def _baseline(path: str) -> None:
         coco.createIndex()
 
 
-def benchmark_coco(root: str, counts: dict, polygon_points: int,
-                   repeats: int, seed: int) -> dict:
+def benchmark_coco(root: str, counts: dict, polygon_points: int, repeats: int,
+                   seed: int) -> dict:
     from mmcsra.datasets import COCOMultiLabel
 
     path = osp.join(root, 'annotations', 'instances_train2014.json')
@@ -148,8 +147,11 @@ def benchmark_coco(root: str, counts: dict, polygon_points: int,
     synth_time = time.perf_counter() - start
 
     dataset = COCOMultiLabel(
-        ann_file='annotations/instances_train2014.json', data_root=root,
-        data_prefix='train2014', lazy_init=True, serialize_data=False)
+        ann_file='annotations/instances_train2014.json',
+        data_root=root,
+        data_prefix='train2014',
+        lazy_init=True,
+        serialize_data=False)
     times = {'baseline': [], 'ours': []}
     result_list: List[dict] = []
     for r in range(repeats):
@@ -170,10 +172,15 @@ def benchmark_coco(root: str, counts: dict, polygon_points: int,
     existing = sum(map(osp.isfile, paths))
     stat_time = time.perf_counter() - start
     return dict(
-        counts=counts, size_mb=osp.getsize(path) / 2**20,
-        synth_time=synth_time, times=times, samples=len(result_list),
-        labels_agree=got == expected, expected_samples=len(expected),
-        stat_time=stat_time, existing=existing,
+        counts=counts,
+        size_mb=osp.getsize(path) / 2**20,
+        synth_time=synth_time,
+        times=times,
+        samples=len(result_list),
+        labels_agree=got == expected,
+        expected_samples=len(expected),
+        stat_time=stat_time,
+        existing=existing,
         dropped=dataset.num_without_annotations)  # of the last call
 
 
@@ -189,23 +196,28 @@ def benchmark_demo(num_samples: int, repeats: int) -> dict:
     batches = 0
     for _ in range(repeats):
         start = time.perf_counter()
-        dataset = DATASETS.build(dict(type='MultiDigits', split='train',
-                                      num_samples=num_samples,
-                                      pipeline=pipeline))
+        dataset = DATASETS.build(
+            dict(
+                type='MultiDigits',
+                split='train',
+                num_samples=num_samples,
+                pipeline=pipeline))
         build_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         batches = 0
         for first in range(0, len(dataset), 32):
             batch = pseudo_collate([
-                dataset[i]
-                for i in range(first, min(first + 32, len(dataset)))
+                dataset[i] for i in range(first, min(first + 32, len(dataset)))
             ])
             batches += 1
         rates.append(len(dataset) / (time.perf_counter() - start))
-    return dict(num_samples=num_samples, build=statistics.median(build_times),
-                rate=statistics.median(rates), batches=batches,
-                last_batch=len(batch['inputs']),
-                input_shape=tuple(batch['inputs'][0].shape))
+    return dict(
+        num_samples=num_samples,
+        build=statistics.median(build_times),
+        rate=statistics.median(rates),
+        batches=batches,
+        last_batch=len(batch['inputs']),
+        input_shape=tuple(batch['inputs'][0].shape))
 
 
 def format_tables(coco: dict, demo: dict, repeats: int) -> str:
@@ -217,7 +229,8 @@ def format_tables(coco: dict, demo: dict, repeats: int) -> str:
         f"({counts['empty']} without annotations), "
         f"{counts['annotations']} annotations, "
         f"{coco['size_mb']:.1f} MiB JSON (synthesised in "
-        f"{coco['synth_time']:.1f} s), median of {repeats}", '',
+        f"{coco['synth_time']:.1f} s), median of {repeats}",
+        '',
         '| method | median (s) | min (s) | ratio to baseline |',
         '|---|---|---|---|',
     ]
@@ -235,10 +248,13 @@ def format_tables(coco: dict, demo: dict, repeats: int) -> str:
         f"{'yes' if coco['labels_agree'] else 'no'}",
         f"existence check of the {coco['samples']} image paths (filter_data, "
         f"not included above; {coco['existing']} exist here): "
-        f"{coco['stat_time']:.3f} s", '',
+        f"{coco['stat_time']:.3f} s",
+        '',
         f"### Demo data pipeline: MultiDigits train ({demo['num_samples']} "
-        'canvases), PackInputs + pseudo_collate (batch 32)', '',
-        '| step | value |', '|---|---|',
+        'canvases), PackInputs + pseudo_collate (batch 32)',
+        '',
+        '| step | value |',
+        '|---|---|',
         f"| build MultiDigits (s) | {demo['build']:.3f} |",
         f"| samples / s through pipeline + pseudo_collate | "
         f"{demo['rate']:.1f} |",
@@ -250,14 +266,25 @@ def format_tables(coco: dict, demo: dict, repeats: int) -> str:
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true',
-                        help='2,000 images, 200 canvases, 1 round')
-    parser.add_argument('--repeats', type=int, default=None,
-                        help='timed rounds (default 3, quick 1)')
-    parser.add_argument('--polygon-points', type=int, default=20,
-                        help='vertices of each polygon (default 20)')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch intra-op threads (default 1)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='2,000 images, 200 canvases, 1 round')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=None,
+        help='timed rounds (default 3, quick 1)')
+    parser.add_argument(
+        '--polygon-points',
+        type=int,
+        default=20,
+        help='vertices of each polygon (default 20)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch intra-op threads (default 1)')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 
@@ -278,8 +305,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     finally:  # the caller's setting (e.g. the test process)
         torch.set_num_threads(threads)
     text = (f'seed {args.seed}, polygon vertices {args.polygon_points}, '
-            f'threads {args.threads}\n\n' + format_tables(coco, demo,
-                                                          repeats))
+            f'threads {args.threads}\n\n' + format_tables(coco, demo, repeats))
     print(text)
     return text
 

@@ -50,8 +50,10 @@ def make_folder(root: str, n: int, size: int) -> str:
     for cls in ('birds', 'mammals'):
         d = osp.join(STAMPS, cls)
         if osp.isdir(d):
-            photos.append(sorted(osp.join(d, f) for f in os.listdir(d)
-                                 if f.endswith('.png')))
+            photos.append(
+                sorted(
+                    osp.join(d, f) for f in os.listdir(d)
+                    if f.endswith('.png')))
     source = 'tuxpaint-stamps-default photos'
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -93,22 +95,25 @@ def build_runner(work_dir, folder, args, cached, pretrained):
     runner = Runner(
         model=dict(
             type='FrozenBackboneClassifier',
-            data_preprocessor=dict(mean=[127.0] * 3, std=[128.0] * 3,
-                                   to_rgb=True),
+            data_preprocessor=dict(
+                mean=[127.0] * 3, std=[128.0] * 3, to_rgb=True),
             backbone=backbone,
             neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=2,
-                      in_channels=1280)),
+            head=dict(type='LinearClsHead', num_classes=2, in_channels=1280)),
         work_dir=work_dir,
         experiment_name=f'bench-feature-cache-{int(cached)}',
         train_dataloader=dict(
-            dataset=dict(type='CustomDataset', data_root=folder,
-                         pipeline=[dict(type='LoadImageFromFile'),
-                                   dict(type='Resize',
-                                        scale=(args.size, args.size)),
-                                   dict(type='PackInputs')]),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=folder,
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='Resize', scale=(args.size, args.size)),
+                    dict(type='PackInputs')
+                ]),
             sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
-            batch_size=args.batch, num_workers=0,
+            batch_size=args.batch,
+            num_workers=0,
             collate_fn=dict(type='default_collate')),
         train_cfg=dict(by_epoch=True, max_epochs=args.epochs),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
@@ -129,8 +134,10 @@ def main(argv=None) -> str:
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--quick', action='store_true',
-                        help='16 images, 3 epochs, 64 px (test suite)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='16 images, 3 epochs, 64 px (test suite)')
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.epochs, args.size, args.batch = 16, 3, 64, 8
@@ -148,8 +155,9 @@ def main(argv=None) -> str:
         source = make_folder(folder, args.images, args.size)
         results = {}
         for cached in (True, False):
-            runner, timer = build_runner(osp.join(tmp, f'w{int(cached)}'),
-                                         folder, args, cached, pretrained)
+            runner, timer = build_runner(
+                osp.join(tmp, f'w{int(cached)}'), folder, args, cached,
+                pretrained)
             runner.train()
             results[cached] = (timer.seconds,
                                runner.model.head.fc.weight.detach().clone(),

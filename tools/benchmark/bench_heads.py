@@ -76,7 +76,8 @@ def _build(cfg: dict):
 class GapHead(torch.nn.Module):
     """A neck (or none), then a head; ``forward(x)`` -> (B, C) logits."""
 
-    def __init__(self, head: torch.nn.Module,
+    def __init__(self,
+                 head: torch.nn.Module,
                  neck: Optional[torch.nn.Module] = None):
         super().__init__()
         self.neck = neck
@@ -102,29 +103,44 @@ class FeatHead(torch.nn.Module):
 
 
 def gap_linear(num_classes: int) -> torch.nn.Module:
-    return GapHead(_build(dict(type='MultiLabelLinearClsHead',
-                               num_classes=num_classes,
-                               in_channels=CHANNELS)))
+    return GapHead(
+        _build(
+            dict(
+                type='MultiLabelLinearClsHead',
+                num_classes=num_classes,
+                in_channels=CHANNELS)))
 
 
 def csra_pair(num_classes: int, num_heads: int):
     """MMPretrain's CSRAClsHead and mmcsra's CSRAHead with the same weights."""
-    theirs = _build(dict(type='CSRAClsHead', num_classes=num_classes,
-                         in_channels=CHANNELS, num_heads=num_heads, lam=0.1))
-    ours = _build(dict(type='CSRAHead', num_classes=num_classes,
-                       in_channels=CHANNELS, num_heads=num_heads, lam=0.1))
+    theirs = _build(
+        dict(
+            type='CSRAClsHead',
+            num_classes=num_classes,
+            in_channels=CHANNELS,
+            num_heads=num_heads,
+            lam=0.1))
+    ours = _build(
+        dict(
+            type='CSRAHead',
+            num_classes=num_classes,
+            in_channels=CHANNELS,
+            num_heads=num_heads,
+            lam=0.1))
     # their head h is a (C, D, 1, 1) conv; ours rows h*C .. (h+1)*C - 1
-    stacked = torch.cat([m.head.weight[:, :, 0, 0]
-                         for m in theirs.csra_heads])
+    stacked = torch.cat([m.head.weight[:, :, 0, 0] for m in theirs.csra_heads])
     with torch.no_grad():
         ours.csra.classifier.weight.copy_(stacked)
     return FeatHead(ours), FeatHead(theirs)
 
 
 def ml_decoder(num_classes: int) -> torch.nn.Module:
-    return FeatHead(_build(dict(type='MLDecoderHead',
-                                num_classes=num_classes,
-                                in_channels=CHANNELS)))
+    return FeatHead(
+        _build(
+            dict(
+                type='MLDecoderHead',
+                num_classes=num_classes,
+                in_channels=CHANNELS)))
 
 
 def graph_neck_gap(num_classes: int, seed: int) -> torch.nn.Module:
@@ -132,15 +148,21 @@ def graph_neck_gap(num_classes: int, seed: int) -> torch.nn.Module:
     # a row-normalised random graph: the values do not change the cost
     adj = torch.rand(num_classes, num_classes, generator=gen)
     adj = (adj / adj.sum(1, keepdim=True)).tolist()
-    neck = _build(dict(type='LabelGraphReweightNeck', num_classes=num_classes,
-                       in_channels=CHANNELS, adjacency=adj))
-    head = _build(dict(type='MultiLabelLinearClsHead',
-                       num_classes=num_classes, in_channels=CHANNELS))
+    neck = _build(
+        dict(
+            type='LabelGraphReweightNeck',
+            num_classes=num_classes,
+            in_channels=CHANNELS,
+            adjacency=adj))
+    head = _build(
+        dict(
+            type='MultiLabelLinearClsHead',
+            num_classes=num_classes,
+            in_channels=CHANNELS))
     return GapHead(head, neck)
 
 
-def flop_bound(num_heads: int, num_classes: int, hw: int,
-               size: int) -> float:
+def flop_bound(num_heads: int, num_classes: int, hw: int, size: int) -> float:
     """H*C*D*HW MACs of the classifier / ResNet-50's MACs, per image."""
     backbone = RESNET50_MACS_224 * (size / 224)**2
     return num_heads * num_classes * CHANNELS * hw / backbone
@@ -160,8 +182,7 @@ def _train_step(module: torch.nn.Module, x: torch.Tensor,
     return run
 
 
-def _inference(module: torch.nn.Module,
-               x: torch.Tensor) -> Callable[[], None]:
+def _inference(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
     def run():
         module.eval()
@@ -188,12 +209,15 @@ def time_interleaved(runs: Dict[str, Callable[[], None]],
 def time_resnet50(size: int, num_classes: int, batch: int, repeats: int,
                   seed: int) -> Dict[str, float]:
     """Median seconds of ResNet-50 + GAP + linear: train step and forward."""
-    model = _build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=50),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='MultiLabelLinearClsHead', num_classes=num_classes,
-                  in_channels=CHANNELS)))
+    model = _build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=50),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='MultiLabelLinearClsHead',
+                num_classes=num_classes,
+                in_channels=CHANNELS)))
     gen = torch.Generator().manual_seed(seed)
     images = torch.randn(batch, 3, size, size, generator=gen)
     target = (torch.rand(batch, num_classes, generator=gen) < 0.1).float()
@@ -209,8 +233,7 @@ def time_resnet50(size: int, num_classes: int, batch: int, repeats: int,
         with torch.no_grad():
             model.head(model.extract_feat(images))
 
-    times = time_interleaved({'train': train, 'inference': forward},
-                             repeats)
+    times = time_interleaved({'train': train, 'inference': forward}, repeats)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -265,9 +288,15 @@ def benchmark_setting(size: int, num_classes: int, batch: int, repeats: int,
         if name.startswith('MMPretrain'):
             row['logit_diff'] = diffs[h]
         rows.append(row)
-    return dict(size=size, num_classes=num_classes, batch=batch, side=side,
-                rows=rows, resnet=resnet, repeats=repeats,
-                backbone_repeats=backbone_repeats)
+    return dict(
+        size=size,
+        num_classes=num_classes,
+        batch=batch,
+        side=side,
+        rows=rows,
+        resnet=resnet,
+        repeats=repeats,
+        backbone_repeats=backbone_repeats)
 
 
 # ------------------------------------------------------------------ output
@@ -309,10 +338,9 @@ def format_setting(result: dict) -> str:
     for h in HEADS:
         ours = by_name[f'mmcsra CSRAHead H={h}']
         theirs = by_name[f'MMPretrain CSRAClsHead H={h}']
-        lines.append(
-            f'H={h}: mmcsra / MMPretrain head time: train '
-            f"{ours['train_ms'] / theirs['train_ms']:.2f}, inference "
-            f"{ours['inference_ms'] / theirs['inference_ms']:.2f}")
+        lines.append(f'H={h}: mmcsra / MMPretrain head time: train '
+                     f"{ours['train_ms'] / theirs['train_ms']:.2f}, inference "
+                     f"{ours['inference_ms'] / theirs['inference_ms']:.2f}")
     ours, theirs = by_name['mmcsra CSRAHead H=8'], by_name[
         'MMPretrain CSRAClsHead H=8']
     met = ours['train_ms'] <= theirs['train_ms'] and \
@@ -324,17 +352,31 @@ def format_setting(result: dict) -> str:
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true',
-                        help='224 px / 20 classes, batch 2, 3 repeats, one '
-                        'backbone run (for the test suite)')
-    parser.add_argument('--repeats', type=int, default=None,
-                        help='timed runs per head (default 10, quick 3)')
-    parser.add_argument('--backbone-repeats', type=int, default=None,
-                        help='timed ResNet-50 runs (default 3, quick 1)')
-    parser.add_argument('--batch', type=int, default=None,
-                        help='batch size (default 8, quick 2)')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch intra-op threads (default 1)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='224 px / 20 classes, batch 2, 3 repeats, one '
+        'backbone run (for the test suite)')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=None,
+        help='timed runs per head (default 10, quick 3)')
+    parser.add_argument(
+        '--backbone-repeats',
+        type=int,
+        default=None,
+        help='timed ResNet-50 runs (default 3, quick 1)')
+    parser.add_argument(
+        '--batch',
+        type=int,
+        default=None,
+        help='batch size (default 8, quick 2)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch intra-op threads (default 1)')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 

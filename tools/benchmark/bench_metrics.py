@@ -81,8 +81,9 @@ def _time(fn: Callable, times: List[float]):
     return out
 
 
-def _time_methods(methods: Dict[str, Callable], repeats: int
-                  ) -> Tuple[Dict[str, List[float]], Dict[str, object]]:
+def _time_methods(
+        methods: Dict[str, Callable],
+        repeats: int) -> Tuple[Dict[str, List[float]], Dict[str, object]]:
     """One warm-up call of each method (imports, allocator, caches), then
     ``repeats`` interleaved timed rounds; returns (times, last outputs)."""
     times = {name: [] for name in methods}
@@ -227,7 +228,9 @@ def _torchmetrics_prf() -> Optional[Callable]:
         cp = multilabel_precision(scores, t, average='macro', **kwargs)
         cr = multilabel_recall(scores, t, average='macro', **kwargs)
         return dict(
-            CP=cp.item(), CR=cr.item(), CF1=(2 * cp * cr / (cp + cr)).item(),
+            CP=cp.item(),
+            CR=cr.item(),
+            CF1=(2 * cp * cr / (cp + cr)).item(),
             OP=multilabel_precision(scores, t, average='micro',
                                     **kwargs).item(),
             OR=multilabel_recall(scores, t, average='micro', **kwargs).item(),
@@ -300,7 +303,8 @@ def benchmark_prf(scores: torch.Tensor, target: torch.Tensor,
             lambda: torchmetrics_prf(scores, target)
     times, outputs = _time_methods(methods, repeats)
     skipped = [] if torchmetrics_prf is not None else [
-        dict(method='torchmetrics', skipped='not installed')]
+        dict(method='torchmetrics', skipped='not installed')
+    ]
     return [
         dict(
             method=name,
@@ -349,8 +353,8 @@ def format_tables(map_rows: List[Dict], prf_rows: List[Dict],
     sort0 = by_name[SORT_DIM0]['best']
     metric_ratio = metric_best / sort0
     if tuple(shape) == FULL_SIZE:
-        target = '(issue 17 target 1.2: ' + (
-            'met' if metric_ratio <= 1.2 else 'NOT met') + ')'
+        target = '(issue 17 target 1.2: ' + ('met' if metric_ratio <= 1.2 else
+                                             'NOT met') + ')'
     else:
         target = '(the 1.2 target is for the full size)'
     lines += [

@@ -52,16 +52,27 @@ def build_models(num_classes: int, seed: int):
             mean=[123.675, 116.28, 103.53],
             std=[58.395, 57.12, 57.375],
             to_rgb=True))
-    theirs = MODELS.build(dict(
-        common,
-        head=dict(type='CSRAClsHead', num_classes=num_classes,
-                  in_channels=2048, num_heads=1, lam=0.1)))
-    ours = MODELS.build(dict(
-        common,
-        head=dict(type='CSRAHead', num_classes=num_classes, in_channels=2048,
-                  num_heads=1, lam=0.1,
-                  loss=dict(type='MultiLabelBCELoss',
-                            loss_weight=float(num_classes)))))
+    theirs = MODELS.build(
+        dict(
+            common,
+            head=dict(
+                type='CSRAClsHead',
+                num_classes=num_classes,
+                in_channels=2048,
+                num_heads=1,
+                lam=0.1)))
+    ours = MODELS.build(
+        dict(
+            common,
+            head=dict(
+                type='CSRAHead',
+                num_classes=num_classes,
+                in_channels=2048,
+                num_heads=1,
+                lam=0.1,
+                loss=dict(
+                    type='MultiLabelBCELoss',
+                    loss_weight=float(num_classes)))))
     ours.backbone.load_state_dict(theirs.backbone.state_dict())
     with torch.no_grad():
         ours.head.csra.classifier.weight.copy_(
@@ -75,8 +86,9 @@ def make_batch(size: int, batch: int, num_classes: int, seed: int) -> dict:
 
     gen = torch.Generator().manual_seed(seed)
     images = [
-        torch.randint(0, 256, (3, size, size), generator=gen,
-                      dtype=torch.uint8) for _ in range(batch)
+        torch.randint(
+            0, 256, (3, size, size), generator=gen, dtype=torch.uint8)
+        for _ in range(batch)
     ]
     samples = []
     for _ in range(batch):
@@ -90,8 +102,9 @@ def make_batch(size: int, batch: int, num_classes: int, seed: int) -> dict:
 
 def optim_wrapper(model):
     from mmengine.optim import OptimWrapper
-    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01,
-                                        momentum=0.9, weight_decay=1e-4))
+    return OptimWrapper(
+        torch.optim.SGD(
+            model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4))
 
 
 def benchmark(size: int, batch: int, num_classes: int, repeats: int,
@@ -106,8 +119,10 @@ def benchmark(size: int, batch: int, num_classes: int, repeats: int,
                       ours.head(ours.extract_feat(x))).abs().max().item()
     theirs.train()
     ours.train()
-    wrappers = {'MMPretrain': optim_wrapper(theirs),
-                'mmcsra': optim_wrapper(ours)}
+    wrappers = {
+        'MMPretrain': optim_wrapper(theirs),
+        'mmcsra': optim_wrapper(ours)
+    }
     models = {'MMPretrain': theirs, 'mmcsra': ours}
     times = {name: [] for name in models}
     losses = {name: [] for name in models}
@@ -123,16 +138,22 @@ def benchmark(size: int, batch: int, num_classes: int, repeats: int,
         step(name)
     for r in range(repeats):
         order = ('MMPretrain', 'mmcsra') if r % 2 == 0 else ('mmcsra',
-                                                              'MMPretrain')
+                                                             'MMPretrain')
         for name in order:
             times[name].append(step(name))
     diffs = [
         abs(a - b) for a, b in zip(losses['mmcsra'], losses['MMPretrain'])
     ]
-    return dict(size=size, batch=batch, num_classes=num_classes,
-                repeats=repeats, times=times, losses=losses,
-                first_loss_diff=diffs[0], loss_diff=max(diffs),
-                logit_diff=logit_diff)
+    return dict(
+        size=size,
+        batch=batch,
+        num_classes=num_classes,
+        repeats=repeats,
+        times=times,
+        losses=losses,
+        first_loss_diff=diffs[0],
+        loss_diff=max(diffs),
+        logit_diff=logit_diff)
 
 
 def format_result(result: dict) -> str:
@@ -170,17 +191,22 @@ def format_result(result: dict) -> str:
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true',
-                        help='64 px, batch 2, 2 rounds (for the test suite)')
-    parser.add_argument('--repeats', type=int, default=None,
-                        help='timed rounds (default 10)')
-    parser.add_argument('--size', type=int, default=None,
-                        help='image side (default 224)')
-    parser.add_argument('--batch', type=int, default=None,
-                        help='batch size (default 8)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='64 px, batch 2, 2 rounds (for the test suite)')
+    parser.add_argument(
+        '--repeats', type=int, default=None, help='timed rounds (default 10)')
+    parser.add_argument(
+        '--size', type=int, default=None, help='image side (default 224)')
+    parser.add_argument(
+        '--batch', type=int, default=None, help='batch size (default 8)')
     parser.add_argument('--classes', type=int, default=20)
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch intra-op threads (default 1)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch intra-op threads (default 1)')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 
@@ -191,9 +217,9 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        result = benchmark(args.size or preset['size'],
-                           args.batch or preset['batch'], args.classes,
-                           args.repeats or preset['repeats'], args.seed)
+        result = benchmark(args.size or preset['size'], args.batch
+                           or preset['batch'], args.classes, args.repeats
+                           or preset['repeats'], args.seed)
     finally:  # the caller's setting (e.g. the test process)
         torch.set_num_threads(threads)
     text = (f'torch {torch.__version__}, threads {args.threads}, seed '

@@ -96,8 +96,8 @@ RESNET_DEPTHS = {
 }
 
 
-def _convert_classifier(state: Dict[str, torch.Tensor]
-                        ) -> Tuple[torch.Tensor, int, int, int]:
+def _convert_classifier(
+        state: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, int, int, int]:
     heads = {}
     for key in list(state):
         match = CLASSIFIER.fullmatch(key)
@@ -122,16 +122,18 @@ def _convert_classifier(state: Dict[str, torch.Tensor]
     return weight, len(heads), num_classes, in_channels
 
 
-def _convert_resnet(state: Dict[str, torch.Tensor]) -> Tuple[OrderedDict,
-                                                              dict]:
+def _convert_resnet(
+        state: Dict[str, torch.Tensor]) -> Tuple[OrderedDict, dict]:
     unknown = [k for k in state if not RESNET_KEY.fullmatch(k)]
     if unknown:
         raise KeyError(f'keys that are not ResNet_CSRA backbone keys: '
                        f'{unknown[:10]}')
     blocks = []
     for stage in range(1, 5):
-        ids = {int(k.split('.')[1]) for k in state
-               if k.startswith(f'layer{stage}.')}
+        ids = {
+            int(k.split('.')[1])
+            for k in state if k.startswith(f'layer{stage}.')
+        }
         blocks.append(len(ids))
     bottleneck = any('.conv3.' in k for k in state)
     depth = RESNET_DEPTHS.get(tuple(blocks))
@@ -154,8 +156,9 @@ def _convert_vit(state: Dict[str, torch.Tensor]) -> Tuple[OrderedDict, dict]:
         else:
             raise KeyError(f'{key!r} is not a VIT_CSRA key')
     embed_dims = state['cls_token'].shape[-1]
-    num_layers = len({k.split('.')[1] for k in state
-                      if k.startswith('blocks.')})
+    num_layers = len(
+        {k.split('.')[1]
+         for k in state if k.startswith('blocks.')})
     patch = state['patch_embed.proj.weight'].shape[-1]
     num_patches = state['pos_embed'].shape[1] - 1
     grid = int(round(num_patches**0.5))
@@ -187,8 +190,8 @@ def convert(checkpoint) -> Tuple[OrderedDict, dict]:
         raise KeyError('neither a ResNet_CSRA (conv1.weight) nor a VIT_CSRA '
                        '(patch_embed.proj.weight) checkpoint')
     converted['head.csra.classifier.weight'] = weight
-    info.update(num_heads=num_heads, num_classes=num_classes,
-                in_channels=in_channels)
+    info.update(
+        num_heads=num_heads, num_classes=num_classes, in_channels=in_channels)
     return converted, info
 
 

@@ -117,9 +117,10 @@ def convert(checkpoint,
                     if name.startswith('layers.') else '')
             raise KeyError(f'{key!r} is not an ML-Decoder head key{hint}')
 
-    required = ['token_embed.weight', 'queries', 'group_fc.weight',
-                'group_fc.bias', 'decoder.ffn.fc1.weight',
-                'decoder.cross_attn.q_proj.weight']
+    required = [
+        'token_embed.weight', 'queries', 'group_fc.weight', 'group_fc.bias',
+        'decoder.ffn.fc1.weight', 'decoder.cross_attn.q_proj.weight'
+    ]
     missing = [k for k in required if k not in head]
     if missing:
         raise KeyError(f'ML-Decoder head keys missing: {missing}')
@@ -169,7 +170,10 @@ def main(argv=None):
         backbone_prefix=args.backbone_prefix)
     meta = dict(
         converted_from='Alibaba-MIIL/ML_Decoder',
-        **{k: v for k, v in info.items() if k != 'classes'})
+        **{
+            k: v
+            for k, v in info.items() if k != 'classes'
+        })
     if info['classes'] is not None:
         meta['dataset_meta'] = dict(classes=tuple(info['classes']))
     save_converted_checkpoint(state, meta, args.dst)

@@ -12,6 +12,5 @@ train_dataloader = dict(
         data_prefix='train2017'))
 val_dataloader = dict(
     dataset=dict(
-        ann_file='annotations/instances_val2017.json',
-        data_prefix='val2017'))
+        ann_file='annotations/instances_val2017.json', data_prefix='val2017'))
 test_dataloader = val_dataloader

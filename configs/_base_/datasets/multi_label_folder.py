@@ -38,18 +38,25 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root='data/my_dataset',
-                 ann_file='train.json', classes=None,
-                 pipeline=train_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        data_root='data/my_dataset',
+        ann_file='train.json',
+        classes=None,
+        pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=64,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root='data/my_dataset',
-                 ann_file='val.json', classes=None, test_mode=True,
-                 pipeline=test_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        data_root='data/my_dataset',
+        ann_file='val.json',
+        classes=None,
+        test_mode=True,
+        pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 # its own dict (not `= val_dataloader`): overriding the val split does not
@@ -58,9 +65,13 @@ test_dataloader = dict(
     batch_size=64,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root='data/my_dataset',
-                 ann_file='test.json', classes=None, test_mode=True,
-                 pipeline=test_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        data_root='data/my_dataset',
+        ann_file='test.json',
+        classes=None,
+        test_mode=True,
+        pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 

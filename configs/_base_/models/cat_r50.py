@@ -13,8 +13,8 @@ model = dict(
         num_stages=4,
         out_indices=(1, 2, 3),
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     neck=dict(
         type='CrossLayerAggregationNeck',
         in_channels=(512, 1024, 2048),

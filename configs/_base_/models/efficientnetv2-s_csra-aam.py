@@ -16,6 +16,12 @@ model = dict(
         num_heads=None,
         lam=None,
         cosine=True,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=None, margin=0.0,
-                  k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=None,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=0.0,
+            gamma_neg=0.0,
+            clip=0.0),
     ))

@@ -26,6 +26,12 @@ model = dict(
         type='CosineClsHead',
         num_classes=None,
         in_channels=1280,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=None, margin=0.0,
-                  k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0),
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=None,
+            margin=0.0,
+            k=0.7,
+            gamma_pos=0.0,
+            gamma_neg=0.0,
+            clip=0.0),
     ))

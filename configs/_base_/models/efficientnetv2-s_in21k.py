@@ -9,6 +9,6 @@ model = dict(
     backbone=dict(
         type='EfficientNetV2',
         arch='s',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
 )

@@ -13,6 +13,9 @@ model = dict(
         num_heads=8,
         feedforward_channels=2048,
         dropout=0.1,
-        loss=dict(type='MultiLabelAsymmetricLoss', gamma_pos=0.0,
-                  gamma_neg=4.0, clip=0.05),
+        loss=dict(
+            type='MultiLabelAsymmetricLoss',
+            gamma_pos=0.0,
+            gamma_neg=4.0,
+            clip=0.05),
     ))

@@ -9,8 +9,8 @@ model = dict(
         num_stages=4,
         out_indices=(3, ),
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     head=dict(
         type='CSRAHead',
         num_classes=None,

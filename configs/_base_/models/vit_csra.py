@@ -23,4 +23,3 @@ model = dict(
         loss=dict(type='MultiLabelBCELoss'),
     ),
 )
-

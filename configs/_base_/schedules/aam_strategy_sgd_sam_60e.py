@@ -65,8 +65,13 @@ custom_hooks = [
     # averaged too, as timm's ModelEma (used by the released code) does
     dict(type='EMAHook', momentum=3e-4, update_buffers=True),  # 1 - 0.9997
     # strict: a monitor missing from the metrics is an error, not a no-op
-    dict(type='EarlyStoppingHook', monitor='multi-label/mAP', rule='greater',
-         min_delta=0., patience=5, strict=True),
+    dict(
+        type='EarlyStoppingHook',
+        monitor='multi-label/mAP',
+        rule='greater',
+        min_delta=0.,
+        patience=5,
+        strict=True),
 ]
 
 # The strategy's training augmentation at 448 x 448 (the released

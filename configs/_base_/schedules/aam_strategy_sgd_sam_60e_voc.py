@@ -22,6 +22,11 @@ param_scheduler = [
 custom_hooks = [
     dict(type='EMAHook', momentum=7e-4, update_buffers=True),  # 1 - 0.9993
     # strict: a monitor missing from the metrics is an error, not a no-op
-    dict(type='EarlyStoppingHook', monitor='multi-label/mAP', rule='greater',
-         min_delta=0., patience=5, strict=True),
+    dict(
+        type='EarlyStoppingHook',
+        monitor='multi-label/mAP',
+        rule='greater',
+        min_delta=0.,
+        patience=5,
+        strict=True),
 ]

@@ -7,8 +7,13 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)}),
 )
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=2,
+        convert_to_iter_based=True),
     dict(type='StepLR', by_epoch=True, begin=2, step_size=4, gamma=0.1),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)

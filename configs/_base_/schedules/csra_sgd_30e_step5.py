@@ -2,7 +2,12 @@
 _base_ = './csra_sgd_30e.py'
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=2,
+        convert_to_iter_based=True),
     dict(type='StepLR', by_epoch=True, begin=2, step_size=5, gamma=0.1),
 ]

@@ -67,6 +67,11 @@ custom_hooks = [
     # the BN running statistics too, as timm's ModelEma does
     dict(type='EMAHook', momentum=0.01, update_buffers=True),
     # strict: a monitor missing from the metrics is an error, not a no-op
-    dict(type='EarlyStoppingHook', monitor='multi-label/mAP', rule='greater',
-         min_delta=0., patience=5, strict=True),
+    dict(
+        type='EarlyStoppingHook',
+        monitor='multi-label/mAP',
+        rule='greater',
+        min_delta=0.,
+        patience=5,
+        strict=True),
 ]

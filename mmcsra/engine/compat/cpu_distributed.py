@@ -60,4 +60,3 @@ def fix_dataloader_cfg(cfg) -> None:
         if loader and loader.get('num_workers', 0) == 0 and \
                 loader.get('persistent_workers', False):
             loader['persistent_workers'] = False
-

@@ -48,6 +48,7 @@ def apply() -> None:
     CheckpointLoader.register_scheme(
         prefixes='', loader=safe_torch_load, force=True)
     CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=safe_load_from_http,
+        prefixes=('http://', 'https://'),
+        loader=safe_load_from_http,
         force=True)
     checkpoint.load_from_http = safe_load_from_http

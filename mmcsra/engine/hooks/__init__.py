@@ -4,6 +4,8 @@ from .feature_cache_hook import FeatureCacheHook
 from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
 from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['ProgressBarHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError',
-           'ConfigCheckHook', 'add_config_checks', 'AtomicCheckpointHook']
+__all__ = [
+    'ProgressBarHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError',
+    'ConfigCheckHook', 'add_config_checks', 'AtomicCheckpointHook'
+]
 __all__ += ['FeatureCacheHook']

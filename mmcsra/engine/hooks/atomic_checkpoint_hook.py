@@ -56,8 +56,9 @@ class AtomicCheckpointHook(CheckpointHook):
             return outdated
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             old = self.keep_ckpt_ids.popleft()
-            outdated.append(self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(old)))
+            outdated.append(
+                self.file_backend.join_path(self.out_dir,
+                                            self.filename_tmpl.format(old)))
         self.keep_ckpt_ids.append(step)
         runner.message_hub.update_info('keep_ckpt_ids',
                                        list(self.keep_ckpt_ids))

@@ -73,8 +73,8 @@ class ConfigCheckHook(Hook):
             checkpoint,
             filename=runner.cfg.get('load_from'),
             datasets_classes=datasets,
-            allow_partial=bool(runner.cfg.get('load_from_allow_partial',
-                                              False)),
+            allow_partial=bool(
+                runner.cfg.get('load_from_allow_partial', False)),
             reinit_head=self.reinit_head and not resume,
             resume=resume)
 

@@ -39,15 +39,30 @@ from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-__all__ = ['FeatureCacheHook', 'DETERMINISTIC_TRANSFORMS',
-           'random_transforms', 'feature_cache_key']
+__all__ = [
+    'FeatureCacheHook', 'DETERMINISTIC_TRANSFORMS', 'random_transforms',
+    'feature_cache_key'
+]
 
 #: transforms that map the same input to the same output every call
 DETERMINISTIC_TRANSFORMS = frozenset({
-    'LoadImageFromFile', 'LoadImageFromFileChecked', 'LoadAnnotations',
-    'Resize', 'ResizeEdge', 'CenterCrop', 'Pad', 'Normalize', 'ToTensor',
-    'ImageToTensor', 'Transpose', 'PackInputs', 'PackClsInputs',
-    'PackMultiTaskInputs', 'ToNumpy', 'Collect', 'KeyMapper',
+    'LoadImageFromFile',
+    'LoadImageFromFileChecked',
+    'LoadAnnotations',
+    'Resize',
+    'ResizeEdge',
+    'CenterCrop',
+    'Pad',
+    'Normalize',
+    'ToTensor',
+    'ImageToTensor',
+    'Transpose',
+    'PackInputs',
+    'PackClsInputs',
+    'PackMultiTaskInputs',
+    'ToNumpy',
+    'Collect',
+    'KeyMapper',
     'TransformBroadcaster',
 })
 
@@ -69,20 +84,24 @@ def _transform_names(pipeline) -> List[str]:
     return names
 
 
-def random_transforms(pipeline,
-                      deterministic: Iterable[str] = ()) -> List[str]:
+def random_transforms(
+    pipeline, deterministic: Iterable[str] = ()) -> List[str]:
     """Names in ``pipeline`` that are not known to be deterministic."""
     known = DETERMINISTIC_TRANSFORMS | set(deterministic)
-    return [n.split('.')[-1] for n in _transform_names(pipeline)
-            if n.split('.')[-1] not in known]
+    return [
+        n.split('.')[-1] for n in _transform_names(pipeline)
+        if n.split('.')[-1] not in known
+    ]
 
 
 def feature_cache_key(dataset_cfg, frozen_state_hash: str) -> str:
     """SHA-256 of the dataset config and the frozen modules' state hash."""
+
     def plain(obj):
         if hasattr(obj, 'to_dict'):
             obj = obj.to_dict()
         return obj
+
     text = json.dumps(plain(dataset_cfg), sort_keys=True, default=repr)
     return hashlib.sha256(
         (text + '\n' + frozen_state_hash).encode()).hexdigest()
@@ -93,8 +112,10 @@ def _dataset_pipeline(dataset):
     while not hasattr(dataset, 'pipeline') and hasattr(dataset, 'dataset'):
         dataset = dataset.dataset
     if hasattr(dataset, 'datasets'):  # ConcatDataset: all must agree
-        return [t for d in dataset.datasets
-                for t in getattr(_dataset_pipeline(d), 'transforms', [])]
+        return [
+            t for d in dataset.datasets
+            for t in getattr(_dataset_pipeline(d), 'transforms', [])
+        ]
     return getattr(dataset, 'pipeline', None)
 
 
@@ -107,7 +128,8 @@ def _describe(dataset) -> dict:
         inner = inner.dataset
     meta = getattr(inner, 'metainfo', {}) or {}
     return dict(
-        type=type(dataset).__name__, inner=type(inner).__name__,
+        type=type(dataset).__name__,
+        inner=type(inner).__name__,
         data_root=str(getattr(inner, 'data_root', None)),
         ann_file=str(getattr(inner, 'ann_file', None)),
         data_prefix=repr(getattr(inner, 'data_prefix', None)),
@@ -138,8 +160,10 @@ class FeatureCacheHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, deterministic_transforms: Sequence[str] = (),
-                 verify: bool = True, cache_dir: Optional[str] = None):
+    def __init__(self,
+                 deterministic_transforms: Sequence[str] = (),
+                 verify: bool = True,
+                 cache_dir: Optional[str] = None):
         self.deterministic_transforms = tuple(deterministic_transforms)
         self.verify = verify
         self.cache_dir = cache_dir
@@ -175,8 +199,9 @@ class FeatureCacheHook(Hook):
         # dataset: a Runner built from arguments has an empty cfg
         dataset_cfg = runner.cfg.get('train_dataloader', {}).get('dataset')
         return feature_cache_key(
-            dict(config=dataset_cfg,
-                 built=_describe(runner.train_dataloader.dataset)),
+            dict(
+                config=dataset_cfg,
+                built=_describe(runner.train_dataloader.dataset)),
             self._model(runner).frozen_state_hash())
 
     def before_train(self, runner) -> None:

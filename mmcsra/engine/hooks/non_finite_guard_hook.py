@@ -63,7 +63,9 @@ class NonFiniteGuardHook(Hook):
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, check_weights: bool = True, interval: int = 1,
+    def __init__(self,
+                 check_weights: bool = True,
+                 interval: int = 1,
                  check_logits: bool = True):
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
@@ -86,8 +88,8 @@ class NonFiniteGuardHook(Hook):
         def check(module, args, output):
             if not module.training:
                 return
-            tensors = output if isinstance(output, (tuple, list)) else (
-                output, )
+            tensors = output if isinstance(output,
+                                           (tuple, list)) else (output, )
             for value in tensors:
                 if isinstance(value, torch.Tensor) and \
                         value.is_floating_point():
@@ -103,7 +105,9 @@ class NonFiniteGuardHook(Hook):
             self._logits_handle.remove()
             self._logits_handle = None
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         self._logits_finite = None
 
@@ -128,17 +132,18 @@ class NonFiniteGuardHook(Hook):
             model = model.module
         named: Dict[str, torch.Tensor] = dict(model.named_parameters())
         named.update(model.named_buffers())
-        named = {k: v.detach() for k, v in named.items()
-                 if v.is_floating_point()}
+        named = {
+            k: v.detach()
+            for k, v in named.items() if v.is_floating_point()
+        }
         if not named:
             return []
         # Fast screen, one reduction per tensor and one device sync: a NaN
         # or Inf entry makes its tensor's sum NaN or Inf. (A finite tensor
         # whose sum overflows is cleared by the exact check below.)
         device = next(iter(named.values())).device
-        sums = torch.stack([
-            v.sum(dtype=torch.float32).to(device) for v in named.values()
-        ])
+        sums = torch.stack(
+            [v.sum(dtype=torch.float32).to(device) for v in named.values()])
         if bool(torch.isfinite(sums).all()):
             return []
         return [
@@ -164,8 +169,11 @@ class NonFiniteGuardHook(Hook):
             self._bad_weights(runner.model) if self.check_weights else [])
         bad_logits = self._logits_finite is not None and \
             not bool(self._logits_finite)
-        flags = torch.tensor([float(bool(bad_losses)),
-                              float(bool(bad_weights)), float(bad_logits)])
+        flags = torch.tensor([
+            float(bool(bad_losses)),
+            float(bool(bad_weights)),
+            float(bad_logits)
+        ])
         all_reduce(flags, op='max')
         if not bool(flags.any()):
             return

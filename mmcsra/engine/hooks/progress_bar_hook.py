@@ -29,8 +29,8 @@ class ProgressBarHook(Hook):
 
     def _start(self, runner, total: int) -> None:
         if runner.rank == 0 and total > 0:
-            self._bar = ProgressBar(total, bar_width=self.bar_width,
-                                    file=sys.stdout)
+            self._bar = ProgressBar(
+                total, bar_width=self.bar_width, file=sys.stdout)
 
     def _step(self) -> None:
         if self._bar is not None:
@@ -47,7 +47,10 @@ class ProgressBarHook(Hook):
     def before_train_epoch(self, runner) -> None:
         self._start(runner, len(runner.train_dataloader))
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         self._step()
 
@@ -57,7 +60,10 @@ class ProgressBarHook(Hook):
     def before_val_epoch(self, runner) -> None:
         self._start(runner, len(runner.val_dataloader))
 
-    def after_val_iter(self, runner, batch_idx, data_batch=None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx,
+                       data_batch=None,
                        outputs=None) -> None:
         self._step()
 
@@ -67,7 +73,10 @@ class ProgressBarHook(Hook):
     def before_test_epoch(self, runner) -> None:
         self._start(runner, len(runner.test_dataloader))
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx,
+                        data_batch=None,
                         outputs=None) -> None:
         self._step()
 

@@ -110,8 +110,7 @@ class SAMOptimWrapper(OptimWrapper):
             raise ValueError(f'SAMOptimWrapper: rho must be > 0, got {rho}')
         if eta < 0:
             raise ValueError(f'SAMOptimWrapper: eta must be >= 0, got {eta}')
-        super().__init__(
-            optimizer, accumulative_counts=1, clip_grad=clip_grad)
+        super().__init__(optimizer, accumulative_counts=1, clip_grad=clip_grad)
         self.rho = rho
         self.adaptive = adaptive
         self.eta = eta
@@ -211,8 +210,8 @@ class SAMOptimWrapper(OptimWrapper):
 
         self.backward(loss)  # g = dL/dw, counts the iteration
         params = [
-            p for group in self.optimizer.param_groups
-            for p in group['params'] if p.grad is not None
+            p for group in self.optimizer.param_groups for p in group['params']
+            if p.grad is not None
         ]
         self._backward_perturbed(params, closure)  # .grad = g', w restored
         self.step(**step_kwargs)  # clip_grad, then the base optimizer on g'

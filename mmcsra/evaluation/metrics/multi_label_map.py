@@ -82,8 +82,8 @@ class MultiLabelMAP(MultiLabelMetricBase):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        self.interpolation = self._check_choice('interpolation',
-                                                interpolation, INTERPOLATIONS)
+        self.interpolation = self._check_choice('interpolation', interpolation,
+                                                INTERPOLATIONS)
         self.empty_class = self._check_choice('empty_class', empty_class,
                                               EMPTY_CLASS_MODES)
         self.classwise = classwise

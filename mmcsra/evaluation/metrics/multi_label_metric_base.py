@@ -148,8 +148,7 @@ class MultiLabelMetricBase(BaseMetric):
         """This rank's rows as one record (``(0, 0)`` tensors if none)."""
         if not any(rec['pred_score'].numel() for rec in self.results):
             empty = torch.empty(0, 0)
-            return dict(
-                pred_score=empty, gt=empty.bool(), valid=empty.bool())
+            return dict(pred_score=empty, gt=empty.bool(), valid=empty.bool())
         return dict(zip(RECORD_KEYS, concat_batch_records(self.results)))
 
     def evaluate(self, size: int) -> dict:

@@ -84,8 +84,8 @@ class MultiLabelPRF(MultiLabelMetricBase):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        self.zero_division = self._check_choice('zero_division',
-                                                zero_division, ZERO_DIVISIONS)
+        self.zero_division = self._check_choice('zero_division', zero_division,
+                                                ZERO_DIVISIONS)
         self.topk = self._parse_topk(topk)
         self.thr_file: Optional[str] = None
         self.thr_classes: Optional[List[str]] = None

@@ -41,14 +41,18 @@ class MultiLabelScoreDump(MultiLabelMetricBase):
 
     FORMATS = ('.npz', '.json')
 
-    def __init__(self, out_file: str, collect_device: str = 'cpu',
+    def __init__(self,
+                 out_file: str,
+                 collect_device: str = 'cpu',
                  collect_dir=None) -> None:
         if not isinstance(out_file, str) or not out_file.endswith(
                 self.FORMATS):
             raise ValueError(f'out_file must be a path ending in '
                              f'{" or ".join(self.FORMATS)}, got {out_file!r}')
-        super().__init__(collect_device=collect_device, prefix=None,
-                         collect_dir=collect_dir)
+        super().__init__(
+            collect_device=collect_device,
+            prefix=None,
+            collect_dir=collect_dir)
         self.out_file = out_file
 
     def compute_metrics(self, results) -> dict:
@@ -56,16 +60,18 @@ class MultiLabelScoreDump(MultiLabelMetricBase):
         os.makedirs(osp.dirname(osp.abspath(self.out_file)), exist_ok=True)
         if self.out_file.endswith('.json'):
             records = [
-                dict(pred_score=[float(v) for v in row],
-                     gt_label=[int(c) for c in (pos & ok).nonzero()[:, 0]],
-                     gt_ignore=[int(c) for c in (~ok).nonzero()[:, 0]])
+                dict(
+                    pred_score=[float(v) for v in row],
+                    gt_label=[int(c) for c in (pos & ok).nonzero()[:, 0]],
+                    gt_ignore=[int(c) for c in (~ok).nonzero()[:, 0]])
                 for row, pos, ok in zip(scores.float(), gt, valid)
             ]
             with open(self.out_file, 'w') as f:
                 json.dump(records, f)
             return {}
-        np.savez(self.out_file,
-                 scores=scores.float().numpy().astype(np.float32),
-                 gt=gt.numpy().astype(np.uint8),
-                 valid=valid.numpy().astype(np.uint8))
+        np.savez(
+            self.out_file,
+            scores=scores.float().numpy().astype(np.float32),
+            gt=gt.numpy().astype(np.uint8),
+            valid=valid.numpy().astype(np.uint8))
         return {}

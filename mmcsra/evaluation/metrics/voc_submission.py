@@ -149,8 +149,8 @@ class VOCSubmission(BaseMetric):
                 (image_id_of(sample), scores.cpu().clone().numpy()))
 
     def compute_metrics(self, results: list) -> dict:
-        classes = self._check_classes((self.dataset_meta or {}).get(
-            'classes', None))
+        classes = self._check_classes((self.dataset_meta
+                                       or {}).get('classes', None))
         if not results:
             raise ValueError('VOCSubmission got no results (0 samples)')
         ids = [img_id for img_id, _ in results]

@@ -103,8 +103,7 @@ class SamePadConv2d(nn.Conv2d):
     @staticmethod
     def _pad(size: int, kernel: int, stride: int, dilation: int) -> int:
         out = math.ceil(size / stride)
-        return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size,
-                   0)
+        return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad_h = self._pad(x.shape[-2], self.kernel_size[0], self.stride[0],
@@ -146,14 +145,23 @@ class ConvBNReLU6(nn.Module):
         if stride == 1 and kernel_size % 2 == 1:
             # SAME padding is symmetric here: a plain conv is faster
             self.conv = nn.Conv2d(
-                in_channels, out_channels, kernel_size, stride,
-                padding=kernel_size // 2, groups=groups, bias=False)
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding=kernel_size // 2,
+                groups=groups,
+                bias=False)
         else:
             self.conv = SamePadConv2d(
-                in_channels, out_channels, kernel_size, stride,
-                groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps,
-                                 momentum=bn_momentum)
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                groups=groups,
+                bias=False)
+        self.bn = nn.BatchNorm2d(
+            out_channels, eps=bn_eps, momentum=bn_momentum)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,8 +204,7 @@ class MBConvBlock(nn.Module):
             if expand_ratio != 1 else nn.Identity())
         self.depthwise = ConvBNReLU6(
             hidden, hidden, kernel_size, stride, groups=hidden, **norm)
-        self.project = ConvBNReLU6(hidden, out_channels, 1, act=False,
-                                   **norm)
+        self.project = ConvBNReLU6(hidden, out_channels, 1, act=False, **norm)
         self.has_shortcut = stride == 1 and in_channels == out_channels
         self.drop_path = (
             DropPath(drop_path_rate)
@@ -270,8 +277,11 @@ class EfficientNetLite(BaseBackbone):
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         if init_cfg is None:
             init_cfg = [
-                dict(type='Kaiming', layer='Conv2d', mode='fan_out',
-                     nonlinearity='relu'),
+                dict(
+                    type='Kaiming',
+                    layer='Conv2d',
+                    mode='fan_out',
+                    nonlinearity='relu'),
                 dict(type='Constant', layer='BatchNorm2d', val=1, bias=0)
             ]
         super().__init__(init_cfg=init_cfg)
@@ -297,15 +307,19 @@ class EfficientNetLite(BaseBackbone):
         for e, k, s, c, n in stages:
             blocks = []
             for j in range(n):
-                blocks.append(MBConvBlock(
-                    in_channels, c, k, s if j == 0 else 1, e,
-                    drop_path_rate=drop_path_rate * block_idx / num_blocks,
-                    **norm))
+                blocks.append(
+                    MBConvBlock(
+                        in_channels,
+                        c,
+                        k,
+                        s if j == 0 else 1,
+                        e,
+                        drop_path_rate=drop_path_rate * block_idx / num_blocks,
+                        **norm))
                 in_channels, block_idx = c, block_idx + 1
             self.layers.append(nn.Sequential(*blocks))
             self.stage_blocks.append(n)
-        self.layers.append(
-            ConvBNReLU6(in_channels, _HEAD_CHANNELS, 1, **norm))
+        self.layers.append(ConvBNReLU6(in_channels, _HEAD_CHANNELS, 1, **norm))
         self.out_channels = [_STEM_CHANNELS] + [st[3] for st in stages] + \
             [_HEAD_CHANNELS]
 
@@ -364,7 +378,8 @@ class EfficientNetLite(BaseBackbone):
             return
         super().init_weights()
 
-    def _load_pretrained(self, checkpoint: str,
+    def _load_pretrained(self,
+                         checkpoint: str,
                          prefix: Optional[str] = None) -> None:
         """Load ``checkpoint`` strictly, converting the package layout.
 
@@ -374,16 +389,18 @@ class EfficientNetLite(BaseBackbone):
         """
         from mmengine.runner.checkpoint import (CheckpointLoader,
                                                 _load_checkpoint_to_model)
-        loaded = CheckpointLoader.load_checkpoint(checkpoint,
-                                                  map_location='cpu')
+        loaded = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location='cpu')
         state = loaded.get('state_dict', loaded) \
             if isinstance(loaded, dict) else loaded
         if not isinstance(state, dict):
             raise TypeError(f'{checkpoint} holds no state dict')
         if prefix:
             prefix = prefix if prefix.endswith('.') else prefix + '.'
-            state = {k[len(prefix):]: v for k, v in state.items()
-                     if k.startswith(prefix)}
+            state = {
+                k[len(prefix):]: v
+                for k, v in state.items() if k.startswith(prefix)
+            }
             if not state:
                 raise KeyError(f'{checkpoint} has no key starting with '
                                f'{prefix!r}')
@@ -393,9 +410,11 @@ class EfficientNetLite(BaseBackbone):
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
-        shapes = [f'{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
-                  for k in own if k in state
-                  and tuple(state[k].shape) != tuple(own[k].shape)]
+        shapes = [
+            f'{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+            for k in own
+            if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+        ]
         if missing or unexpected or shapes:
             raise RuntimeError(
                 f'{checkpoint} does not fit EfficientNetLite({self.arch!r})'
@@ -410,19 +429,24 @@ class EfficientNetLite(BaseBackbone):
 
 _PKG_BLOCK = re.compile(r'^_blocks\.(\d+)\.(_\w+)\.(.+)$')
 _PKG_BLOCK_PARTS = {
-    '_expand_conv': 'expand.conv', '_bn0': 'expand.bn',
-    '_depthwise_conv': 'depthwise.conv', '_bn1': 'depthwise.bn',
-    '_project_conv': 'project.conv', '_bn2': 'project.bn',
+    '_expand_conv': 'expand.conv',
+    '_bn0': 'expand.bn',
+    '_depthwise_conv': 'depthwise.conv',
+    '_bn1': 'depthwise.bn',
+    '_project_conv': 'project.conv',
+    '_bn2': 'project.bn',
 }
 _PKG_TOP = {
-    '_conv_stem': 'layers.0.conv', '_bn0': 'layers.0.bn',
-    '_conv_head': 'layers.8.conv', '_bn1': 'layers.8.bn',
+    '_conv_stem': 'layers.0.conv',
+    '_bn0': 'layers.0.bn',
+    '_conv_head': 'layers.8.conv',
+    '_bn1': 'layers.8.bn',
 }
 
 
 def convert_efficientnet_lite_pytorch(
-        state: Dict[str, torch.Tensor],
-        stage_blocks: Sequence[int] = tuple(s[-1] for s in _B0_STAGES)
+    state: Dict[str, torch.Tensor],
+    stage_blocks: Sequence[int] = tuple(s[-1] for s in _B0_STAGES)
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
     """Map an ``efficientnet-lite-pytorch`` state dict onto this module.
 

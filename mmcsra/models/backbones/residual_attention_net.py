@@ -76,7 +76,11 @@ class PreActBottleneck(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
         self.norm2 = _norm(norm_cfg, mid_channels)
         self.conv2 = nn.Conv2d(
-            mid_channels, mid_channels, 3, stride=stride, padding=1,
+            mid_channels,
+            mid_channels,
+            3,
+            stride=stride,
+            padding=1,
             bias=False)
         self.norm3 = _norm(norm_cfg, mid_channels)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
@@ -245,8 +249,8 @@ class AttentionModule(nn.Module):
         self.naive_attention = naive_attention
         self.pre = _units(pre_post_units, channels, norm_cfg)
         self.trunk = _units(trunk_units, channels, norm_cfg)
-        self.mask = SoftMaskBranch(channels, mask_levels, mask_units,
-                                   norm_cfg, upsample_mode)
+        self.mask = SoftMaskBranch(channels, mask_levels, mask_units, norm_cfg,
+                                   upsample_mode)
         self.post = _units(pre_post_units, channels, norm_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -339,8 +343,8 @@ class ResidualAttentionNet(BaseBackbone):
         if init_cfg is None:
             init_cfg = [
                 dict(type='Kaiming', layer=['Conv2d']),
-                dict(type='Constant', val=1,
-                     layer=['_BatchNorm', 'GroupNorm'])
+                dict(
+                    type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
             ]
         super().__init__(init_cfg=init_cfg)
         norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
@@ -385,8 +389,12 @@ class ResidualAttentionNet(BaseBackbone):
         for i, channels in enumerate(self.stage_channels):
             stride = 1 if i == 0 else 2
             layers = [
-                PreActBottleneck(in_channels, channels, stride=stride,
-                                 expansion=self.expansion, norm_cfg=norm_cfg)
+                PreActBottleneck(
+                    in_channels,
+                    channels,
+                    stride=stride,
+                    expansion=self.expansion,
+                    norm_cfg=norm_cfg)
             ]
             if i < len(self.modules_per_stage):
                 layers += [
@@ -397,9 +405,11 @@ class ResidualAttentionNet(BaseBackbone):
                 ]
             else:  # last stage: plain units, then the final BN-ReLU
                 layers += [
-                    PreActBottleneck(channels, channels,
-                                     expansion=self.expansion,
-                                     norm_cfg=norm_cfg)
+                    PreActBottleneck(
+                        channels,
+                        channels,
+                        expansion=self.expansion,
+                        norm_cfg=norm_cfg)
                     for _ in range(self.num_last_stage_units - 1)
                 ]
                 layers += [_norm(norm_cfg, channels), nn.ReLU()]
@@ -412,8 +422,8 @@ class ResidualAttentionNet(BaseBackbone):
             out_indices = (out_indices, )
         checked = []
         for index in out_indices:
-            if not isinstance(index, int) or not (
-                    -self.num_stages <= index < self.num_stages):
+            if not isinstance(index, int) or not (-self.num_stages <= index <
+                                                  self.num_stages):
                 raise ValueError(f'out_indices entries must be ints in '
                                  f'[-{self.num_stages}, {self.num_stages}), '
                                  f'got {index!r} in {tuple(out_indices)}')

@@ -69,8 +69,12 @@ class FrozenBackboneClassifier(ImageClassifier):
                  verify_atol: float = 1e-4,
                  channels_last: bool = False):
         super().__init__(
-            backbone=backbone, neck=neck, head=head, pretrained=pretrained,
-            train_cfg=train_cfg, data_preprocessor=data_preprocessor,
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            train_cfg=train_cfg,
+            data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         if freeze_neck and not self.with_neck:
             raise ValueError('freeze_neck=True needs a neck')
@@ -115,10 +119,11 @@ class FrozenBackboneClassifier(ImageClassifier):
             digest.update(repr(module).encode())
             for name, tensor in module.state_dict().items():
                 tensor = tensor.detach().cpu().contiguous().reshape(-1)
-                digest.update(f'{name}{tuple(tensor.shape)}{tensor.dtype}'
-                              .encode())
-                digest.update(tensor.view(torch.uint8).numpy().tobytes()
-                              if tensor.numel() else b'')
+                digest.update(
+                    f'{name}{tuple(tensor.shape)}{tensor.dtype}'.encode())
+                digest.update(
+                    tensor.view(torch.uint8).numpy().tobytes() if tensor.numel(
+                    ) else b'')
         return digest.hexdigest()
 
     # ------------------------------------------------------------- forward
@@ -164,8 +169,10 @@ class FrozenBackboneClassifier(ImageClassifier):
                         for s in samples):
             mean = getattr(self.data_preprocessor, 'mean', None)
             channels = 3 if mean is None else int(mean.shape[0])
-            data = dict(data, inputs=torch.zeros(
-                len(samples), channels, 1, 1, dtype=torch.uint8))
+            data = dict(
+                data,
+                inputs=torch.zeros(
+                    len(samples), channels, 1, 1, dtype=torch.uint8))
         return super().train_step(data, optim_wrapper)
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> dict:
@@ -200,8 +207,10 @@ class FrozenBackboneClassifier(ImageClassifier):
         return dict(
             key=self.cache_key,
             samples=[[idx, path] for idx, path in keys],
-            features=[torch.stack([self._cache[k][lv] for k in keys])
-                      for lv in range(levels)])
+            features=[
+                torch.stack([self._cache[k][lv] for k in keys])
+                for lv in range(levels)
+            ])
 
     def import_feature_cache(self, data: dict) -> int:
         """Add the entries of :meth:`export_feature_cache` output made under
@@ -220,8 +229,9 @@ class FrozenBackboneClassifier(ImageClassifier):
             raise ValueError('feature cache data: features and samples '
                              'differ in length')
         for i, (idx, path) in enumerate(samples):
-            self._cache[(int(idx), str(path))] = tuple(
-                f[i].to(self.cache_device) for f in features)
+            self._cache[(int(idx),
+                         str(path))] = tuple(f[i].to(self.cache_device)
+                                             for f in features)
         return len(samples)
 
     def verify_feature_cache_next(self) -> None:
@@ -245,10 +255,10 @@ class FrozenBackboneClassifier(ImageClassifier):
         if missing:
             fresh = self._frozen_forward(inputs[missing])
             for j, i in enumerate(missing):
-                self._cache[keys[i]] = tuple(
-                    t[j].detach().to(self.cache_device, copy=True,
-                                     memory_format=torch.contiguous_format)
-                    for t in fresh)
+                self._cache[keys[i]] = tuple(t[j].detach().to(
+                    self.cache_device,
+                    copy=True,
+                    memory_format=torch.contiguous_format) for t in fresh)
         computed = set(missing)
         hits = [i for i in range(len(keys)) if i not in computed]
         self.cache_misses += len(missing)
@@ -257,8 +267,8 @@ class FrozenBackboneClassifier(ImageClassifier):
             self._verify_next = False
             self._verify(inputs[hits[:1]], keys[hits[0]])
         return tuple(
-            torch.stack([self._cache[k][level] for k in keys]).to(
-                inputs.device)
+            torch.stack([self._cache[k][level]
+                         for k in keys]).to(inputs.device)
             for level in range(len(self._cache[keys[0]])))
 
     def _verify(self, image: torch.Tensor, key: Tuple) -> None:

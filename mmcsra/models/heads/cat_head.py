@@ -63,8 +63,9 @@ class CATHead(MultiLabelHeadBase):
         self.classifiers = nn.ModuleList(
             nn.Linear(in_channels, num_classes) for _ in range(3))
 
-    def pre_logits(self, feats: Sequence[torch.Tensor]
-                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pre_logits(
+        self, feats: Sequence[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """GAP of each fused level: (F3, F4, F5) -> 3 x [B, D]."""
         if len(feats) != 3:
             raise ValueError(f'CATHead needs the 3 fused levels (F3, F4, F5) '

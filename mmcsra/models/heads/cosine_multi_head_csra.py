@@ -45,7 +45,10 @@ class CosineMultiHeadCSRA(MultiHeadCSRA):
 
     cosine = True
 
-    def __init__(self, *args, cosine: bool = True, eps: float = 1e-12,
+    def __init__(self,
+                 *args,
+                 cosine: bool = True,
+                 eps: float = 1e-12,
                  **kwargs):
         if not cosine:
             raise ValueError('CosineMultiHeadCSRA is MultiHeadCSRA with '

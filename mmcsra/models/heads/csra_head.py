@@ -83,10 +83,13 @@ class CSRAHead(MultiLabelHeadBase):
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01)):
-        loss, scale = build_cosine_loss('CSRAHead', loss, scale,
-                                        cosine=cosine)
-        super().__init__(cosine_scale=scale, loss=loss, thr=thr, topk=topk,
-                         init_cfg=init_cfg)
+        loss, scale = build_cosine_loss('CSRAHead', loss, scale, cosine=cosine)
+        super().__init__(
+            cosine_scale=scale,
+            loss=loss,
+            thr=thr,
+            topk=topk,
+            init_cfg=init_cfg)
         self.num_classes = num_classes
         # initialised through this head's init_cfg; cosine=True makes it a
         # CosineMultiHeadCSRA

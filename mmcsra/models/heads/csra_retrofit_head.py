@@ -76,6 +76,7 @@ class CSRARetrofitHead(BaseModule):
              **kwargs) -> dict:
         return self.head._get_loss(self(feats), data_samples, **kwargs)
 
-    def predict(self, feats: Tuple[torch.Tensor],
+    def predict(self,
+                feats: Tuple[torch.Tensor],
                 data_samples: List[DataSample] = None) -> List[DataSample]:
         return self.head._get_predictions(self(feats), data_samples)

@@ -87,15 +87,20 @@ class MLDecoderHead(MultiLabelHeadBase):
                  init_cfg: Optional[dict] = None):
         # normalized: scores sigmoid(s cos) with the loss's s
         loss, cosine_scale = build_cosine_loss(
-            'MLDecoderHead', loss, cosine_scale, scale_arg='cosine_scale',
-            cosine=normalized, flag='normalized=True')
+            'MLDecoderHead',
+            loss,
+            cosine_scale,
+            scale_arg='cosine_scale',
+            cosine=normalized,
+            flag='normalized=True')
         if num_groups is not None:
             check_count(num_groups, 'num_groups')
-        super().__init__(cosine_scale=cosine_scale,
-                         loss=loss,
-                         thr=thr,
-                         topk=topk,
-                         init_cfg=init_cfg)
+        super().__init__(
+            cosine_scale=cosine_scale,
+            loss=loss,
+            thr=thr,
+            topk=topk,
+            init_cfg=init_cfg)
         self.num_classes = check_count(num_classes, 'num_classes')
         self.in_channels = in_channels
         self.embed_dims = embed_dims

@@ -118,8 +118,8 @@ class MultiHeadCSRA(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.num_classes = check_count(num_classes, 'num_classes')
         self.in_channels = check_count(in_channels, 'in_channels')
-        self.num_extra_tokens = check_count(num_extra_tokens,
-                                            'num_extra_tokens', minimum=0)
+        self.num_extra_tokens = check_count(
+            num_extra_tokens, 'num_extra_tokens', minimum=0)
         if not isinstance(lam, Real) or not math.isfinite(lam) or lam < 0:
             raise ValueError(f'lam must be a finite number >= 0, got {lam!r}')
         if mode not in self.MODES:
@@ -269,8 +269,8 @@ def resolve_temperatures(
                 f'choose num_heads in {sorted(DEFAULT_TEMPERATURES)} or pass '
                 'temperatures=[...] explicitly')
         return DEFAULT_TEMPERATURES[num_heads]
-    if isinstance(temperatures, (str, bytes)) or not isinstance(
-            temperatures, Sequence):
+    if isinstance(temperatures,
+                  (str, bytes)) or not isinstance(temperatures, Sequence):
         raise TypeError('temperatures must be a list of numbers, got '
                         f'{temperatures!r}')
     if len(temperatures) == 0:
@@ -307,8 +307,8 @@ def class_attention(scores: torch.Tensor,
     finite = [math.isfinite(t) for t in temperatures]
     # infinite heads get T = 1 here and are replaced below, so no inf * s
     # (whose NaN would leak into the gradient of torch.where)
-    temps = scores.new_tensor([t if f else 1.0
-                               for t, f in zip(temperatures, finite)])
+    temps = scores.new_tensor(
+        [t if f else 1.0 for t, f in zip(temperatures, finite)])
     weights = torch.softmax(temps.view(-1, 1, 1) * scores, dim=-1)
     out = (weights * scores).sum(dim=-1) if pool else weights
     if all(finite):
@@ -319,5 +319,4 @@ def class_attention(scores: torch.Tensor,
         at_inf = F.one_hot(scores.argmax(dim=-1),
                            scores.size(-1)).to(scores.dtype)  # [B, H, C, N]
     is_finite = torch.tensor(finite, device=scores.device)
-    return torch.where(is_finite.view(-1, *[1] * (out.dim() - 2)), out,
-                       at_inf)
+    return torch.where(is_finite.view(-1, *[1] * (out.dim() - 2)), out, at_inf)

@@ -123,8 +123,13 @@ class AsymmetricAngularMarginLoss(MultiLabelLoss):
 
         # focusing weights: positives by p~-, negatives by p+ (unshifted)
         return asymmetric_focal_loss(
-            target, log_prob_pos, log_prob_neg,
-            base_pos=prob_neg, base_neg=prob_pos,
-            gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+            target,
+            log_prob_pos,
+            log_prob_neg,
+            base_pos=prob_neg,
+            base_neg=prob_pos,
+            gamma_pos=self.gamma_pos,
+            gamma_neg=self.gamma_neg,
             detach_focal_weight=self.detach_focal_weight,
-            pos_weight=self.k / s, neg_weight=(1 - self.k) / s)  # [B, C]
+            pos_weight=self.k / s,
+            neg_weight=(1 - self.k) / s)  # [B, C]

@@ -93,7 +93,11 @@ class MultiLabelAsymmetricLoss(MultiLabelLoss):
         log_neg = torch.log((1 - prob_neg).clamp(min=self.eps))  # [B, C]
 
         return asymmetric_focal_loss(
-            target, log_pos, log_neg,
-            base_pos=1 - prob, base_neg=prob_neg,
-            gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+            target,
+            log_pos,
+            log_neg,
+            base_pos=1 - prob,
+            base_neg=prob_neg,
+            gamma_pos=self.gamma_pos,
+            gamma_neg=self.gamma_neg,
             detach_focal_weight=self.detach_focal_weight)  # [B, C]

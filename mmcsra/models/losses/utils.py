@@ -188,5 +188,5 @@ def asymmetric_focal_loss(target: torch.Tensor,
                                 and not detach_focal_weight):
         focal_pos = base_pos.pow(gamma_pos)  # [B, C]
         focal_neg = base_neg.pow(gamma_neg)  # [B, C]
-    return -(pos_weight * target * focal_pos * log_pos +
-             neg_weight * (1 - target) * focal_neg * log_neg)  # [B, C]
+    return -(pos_weight * target * focal_pos * log_pos + neg_weight *
+             (1 - target) * focal_neg * log_neg)  # [B, C]

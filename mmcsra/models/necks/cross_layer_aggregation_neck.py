@@ -169,9 +169,14 @@ class CrossLayerFusionLayer(nn.Module):
             ``pool_size``. Defaults to None (no fixed grid).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int,
-                 feedforward_channels: int, dropout: float, attn_drop: float,
-                 pool_size: Optional[int], explicit_softmax: bool,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 dropout: float,
+                 attn_drop: float,
+                 pool_size: Optional[int],
+                 explicit_softmax: bool,
                  pool_output_size: Optional[GridSize] = None):
         super().__init__()
         if pool_size is not None and pool_size < 1:
@@ -186,7 +191,9 @@ class CrossLayerFusionLayer(nn.Module):
         self.pool_output_size = None if pool_output_size is None else \
             _grid_size(pool_output_size)
         self.attn = MultiHeadAttention(
-            embed_dims, num_heads, attn_drop,
+            embed_dims,
+            num_heads,
+            attn_drop,
             explicit_softmax=explicit_softmax)
         self.ffn = FeedForward(embed_dims, feedforward_channels, dropout)
         self.drop = nn.Dropout(dropout)
@@ -201,8 +208,8 @@ class CrossLayerFusionLayer(nn.Module):
         """
         if self.pool_output_size is not None:
             height, width = lower.shape[-2:]
-            grid = (min(self.pool_output_size[0], height),
-                    min(self.pool_output_size[1], width))
+            grid = (min(self.pool_output_size[0],
+                        height), min(self.pool_output_size[1], width))
             return F.adaptive_max_pool2d(lower, grid)
         if self.pool_size is None:
             return lower
@@ -220,8 +227,8 @@ class CrossLayerFusionLayer(nn.Module):
             Tensor: [B, D, H, W], the fused level F_l.
         """
         height, width = lower.shape[-2:]
-        upper = F.interpolate(upper, size=(height, width),
-                              mode='nearest')  # [B, D, H, W]
+        upper = F.interpolate(
+            upper, size=(height, width), mode='nearest')  # [B, D, H, W]
         memory = self.pool_keys(lower)  # [B, D, H', W']
         query = _to_tokens(upper) + _position(height, width,
                                               lower)  # [B, N, D]
@@ -375,7 +382,10 @@ class CrossLayerAggregationNeck(BaseModule):
         # index 0 fuses F5 into level 4, index 1 fuses F4 into level 3
         self.fusion_layers = nn.ModuleList(
             CrossLayerFusionLayer(
-                embed_dims, num_heads, feedforward_channels, dropout,
+                embed_dims,
+                num_heads,
+                feedforward_channels,
+                dropout,
                 attn_drop,
                 pool_size=pool_size if pre_max else None,
                 explicit_softmax=explicit_plain_attention and not pre_max,
@@ -387,8 +397,8 @@ class CrossLayerAggregationNeck(BaseModule):
         laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
         levels = [laterals[2]]  # P5: [B, D, H5, W5]
         for lateral in (laterals[1], laterals[0]):  # level 4, then level 3
-            up = F.interpolate(levels[-1], size=lateral.shape[-2:],
-                               mode='nearest')
+            up = F.interpolate(
+                levels[-1], size=lateral.shape[-2:], mode='nearest')
             levels.append(lateral + up)  # [B, D, H_l, W_l]
         return levels[::-1]
 

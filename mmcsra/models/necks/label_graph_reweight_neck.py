@@ -45,8 +45,9 @@ def load_graph_inputs(
         adj = build_label_graph(counts, nums, t=t, p=p, convention=convention)
         source = 'cooccurrence'
     else:
-        adj = (load_adjacency(adjacency) if isinstance(adjacency, str) else
-               np.asarray(adjacency, dtype=np.float32))
+        adj = (
+            load_adjacency(adjacency) if isinstance(adjacency, str) else
+            np.asarray(adjacency, dtype=np.float32))
         source = 'adjacency'
     if adj.shape != (num_classes, num_classes):
         raise ValueError(f'`{source}` gives a {adj.shape} graph, expected '
@@ -182,8 +183,8 @@ class LabelGraphReweightNeck(BaseModule):
 
         self.register_buffer('adjacency', torch.from_numpy(adj).float())
         if embeddings is None:
-            self.embeddings = nn.Parameter(torch.randn(num_classes,
-                                                       embed_dims))
+            self.embeddings = nn.Parameter(
+                torch.randn(num_classes, embed_dims))
         elif learnable_embeddings:
             self.embeddings = nn.Parameter(torch.from_numpy(embeddings))
         else:

@@ -57,7 +57,9 @@ class CosineLinear(nn.Module):
         input (..., D) -> output (..., C), values in [-1, 1].
     """
 
-    def __init__(self, in_features: int, out_features: int,
+    def __init__(self,
+                 in_features: int,
+                 out_features: int,
                  eps: float = 1e-12):
         super().__init__()
         if in_features <= 0 or out_features <= 0:

@@ -57,9 +57,8 @@ class MLDecoderLayer(nn.Module):
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         # dropout on the attention weights, as nn.MultiheadAttention(dropout)
-        self.cross_attn = MultiHeadAttention(embed_dims,
-                                             num_heads,
-                                             attn_drop=dropout)
+        self.cross_attn = MultiHeadAttention(
+            embed_dims, num_heads, attn_drop=dropout)
         # W2 Drop(ReLU(W1 x + b1)) + b2, then Drop: the third residual branch
         self.ffn = FeedForward(embed_dims, feedforward_channels, dropout)
         self.norm1 = nn.LayerNorm(embed_dims, eps=layer_norm_eps)

@@ -7,13 +7,13 @@ import torch
 __all__ = ['sine_position_encoding_2d']
 
 
-def sine_position_encoding_2d(height: int,
-                              width: int,
-                              embed_dims: int,
-                              temperature: float = 10000.0,
-                              device: Optional[torch.device] = None,
-                              dtype: torch.dtype = torch.float32
-                              ) -> torch.Tensor:
+def sine_position_encoding_2d(
+        height: int,
+        width: int,
+        embed_dims: int,
+        temperature: float = 10000.0,
+        device: Optional[torch.device] = None,
+        dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """2-D sine positional encoding of an ``height x width`` grid.
 
     The sinusoidal encoding of Vaswani et al. (2017), applied per axis as in
@@ -50,8 +50,8 @@ def sine_position_encoding_2d(height: int,
         raise ValueError(f'grid must be at least 1x1, got {height}x{width}')
     half = embed_dims // 2
     channel = torch.arange(half, device=device, dtype=torch.float64)
-    inv_freq = temperature**(-2 * torch.div(channel, 2, rounding_mode='floor')
-                             / half)  # [F]
+    inv_freq = temperature**(
+        -2 * torch.div(channel, 2, rounding_mode='floor') / half)  # [F]
     is_even = (torch.arange(half, device=device) % 2 == 0)  # [F]
 
     def encode(size: int) -> torch.Tensor:

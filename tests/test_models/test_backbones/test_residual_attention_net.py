@@ -53,8 +53,12 @@ def _expected_shape(batch, width, size, stage, strides):
 def test_all_stage_shapes_and_strides(depth, stem, size):
     width = 4
     model = MODELS.build(
-        dict(type='ResidualAttentionNet', depth=depth, stem=stem,
-             base_channels=width, out_indices=(0, 1, 2, 3)))
+        dict(
+            type='ResidualAttentionNet',
+            depth=depth,
+            stem=stem,
+            base_channels=width,
+            out_indices=(0, 1, 2, 3)))
     model.eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, size, size))
@@ -68,8 +72,8 @@ def test_all_stage_shapes_and_strides(depth, stem, size):
 
 
 def test_rectangular_odd_input():
-    model = ResidualAttentionNet(depth=56, base_channels=4,
-                                 out_indices=(0, 1, 2, 3)).eval()
+    model = ResidualAttentionNet(
+        depth=56, base_channels=4, out_indices=(0, 1, 2, 3)).eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 75, 41))
     for stage, out in enumerate(outs):
@@ -86,8 +90,8 @@ def test_rectangular_odd_input():
 ])
 def test_out_indices(out_indices, expected):
     width = 4
-    model = ResidualAttentionNet(depth=56, base_channels=width,
-                                 out_indices=out_indices).eval()
+    model = ResidualAttentionNet(
+        depth=56, base_channels=width, out_indices=out_indices).eval()
     assert model.out_indices == expected
     assert model.out_channels == tuple(4 * width * 2**i for i in expected)
     with torch.no_grad():
@@ -179,13 +183,15 @@ def _numel(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize('depth,paper_millions,rel_tol', [
-    (56, 31.9, 0.01),
-    # The released Caffe Attention-92 has exactly the module layout of
-    # Attention-56, repeated 1-2-3 times; counting it gives 52.47M, 2.3%
-    # above the 51.3M printed in the paper's Table 4.
-    (92, 51.3, 0.03),
-])
+@pytest.mark.parametrize(
+    'depth,paper_millions,rel_tol',
+    [
+        (56, 31.9, 0.01),
+        # The released Caffe Attention-92 has exactly the module layout of
+        # Attention-56, repeated 1-2-3 times; counting it gives 52.47M, 2.3%
+        # above the 51.3M printed in the paper's Table 4.
+        (92, 51.3, 0.03),
+    ])
 def test_parameter_count_standard_width(depth, paper_millions, rel_tol):
     model = ResidualAttentionNet(depth=depth, out_indices=(0, 1, 2, 3))
     assert model.out_channels == (256, 512, 1024, 2048)
@@ -253,8 +259,11 @@ def test_pre_activation_unit_matches_formula(cin, cout, stride):
     with torch.no_grad():
         pre = F.relu(_bn_ref(x, unit.norm1))
         out = F.conv2d(pre, unit.conv1.weight)
-        out = F.conv2d(F.relu(_bn_ref(out, unit.norm2)), unit.conv2.weight,
-                       stride=stride, padding=1)
+        out = F.conv2d(
+            F.relu(_bn_ref(out, unit.norm2)),
+            unit.conv2.weight,
+            stride=stride,
+            padding=1)
         out = F.conv2d(F.relu(_bn_ref(out, unit.norm3)), unit.conv3.weight)
         identity = x if cin == cout and stride == 1 else F.conv2d(
             pre, unit.projection.weight, stride=stride)
@@ -271,8 +280,8 @@ def test_soft_mask_matches_formula():
     x = torch.randn(2, 8, 11, 9)
 
     def up(t, like):
-        return F.interpolate(t, size=like.shape[-2:], mode='bilinear',
-                             align_corners=True)
+        return F.interpolate(
+            t, size=like.shape[-2:], mode='bilinear', align_corners=True)
 
     with torch.no_grad():
         d1 = branch.down[0](F.max_pool2d(x, 3, 2, 1))
@@ -356,17 +365,19 @@ def test_fusion_formula_with_learned_mask(naive):
 
 @pytest.mark.parametrize('naive', [False, True])
 def test_backbone_flag_reaches_every_module(naive):
-    model = ResidualAttentionNet(depth=92, base_channels=4,
-                                 naive_attention=naive)
-    flags = [m.naive_attention for m in model.modules()
-             if isinstance(m, AttentionModule)]
+    model = ResidualAttentionNet(
+        depth=92, base_channels=4, naive_attention=naive)
+    flags = [
+        m.naive_attention for m in model.modules()
+        if isinstance(m, AttentionModule)
+    ]
     assert flags == [naive] * 6
 
 
 @pytest.mark.parametrize('naive', [False, True])
 def test_gradient_reaches_every_parameter(naive):
-    model = ResidualAttentionNet(depth=56, base_channels=4, stem='cifar',
-                                 naive_attention=naive)
+    model = ResidualAttentionNet(
+        depth=56, base_channels=4, stem='cifar', naive_attention=naive)
     model.init_weights()
     (out, ) = model(torch.randn(2, 3, 32, 32))
     out.pow(2).mean().backward()
@@ -397,8 +408,8 @@ def test_few_sgd_steps_reduce_loss(naive):
     # draws (CI saw the loss rise). 20 steps at lr=0.02 more than halve the
     # loss on every one of seeds 0-5 for both attention variants.
     torch.manual_seed(0)
-    backbone = ResidualAttentionNet(depth=56, base_channels=4, stem='cifar',
-                                    naive_attention=naive)
+    backbone = ResidualAttentionNet(
+        depth=56, base_channels=4, stem='cifar', naive_attention=naive)
     backbone.init_weights()
     fc = nn.Linear(backbone.out_channels[-1], 2)
     params = list(backbone.parameters()) + list(fc.parameters())
@@ -453,8 +464,8 @@ def test_demo_config_only_swaps_the_model():
 def test_demo_config_trains_a_few_iterations(tmp_path):
     config = osp.join(RAN_CONFIGS, 'attention56_csra_multidigits.py')
     # one batch of 8 canvases seen at every iteration: the loss must fall
-    losses = train_few_iters(config, str(tmp_path), max_iters=5,
-                             num_samples=8, batch_size=8)
+    losses = train_few_iters(
+        config, str(tmp_path), max_iters=5, num_samples=8, batch_size=8)
     assert len(losses) == 5
     assert all(math.isfinite(v) and v > 0 for v in losses)
     assert losses[-1] < losses[0] - 0.05

@@ -27,7 +27,11 @@ def _two_locations(*values) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float).t().reshape(1, -1, 1, 2)
 
 
-def reference_csra(x_map, head_weights, temperatures, lam, mode='residual',
+def reference_csra(x_map,
+                   head_weights,
+                   temperatures,
+                   lam,
+                   mode='residual',
                    normalize=True):
     """The paper's formula, one head at a time, in float64."""
     feats = x_map.double().flatten(2)  # [B, D, N]
@@ -42,8 +46,11 @@ def reference_csra(x_map, head_weights, temperatures, lam, mode='residual',
             att = s.max(-1).values
         else:
             att = (s * torch.softmax(t * s, dim=-1)).sum(-1)
-        total = total + {'residual': base + lam * att, 'avg': base,
-                         'attention': att}[mode]
+        total = total + {
+            'residual': base + lam * att,
+            'avg': base,
+            'attention': att
+        }[mode]
     return total
 
 
@@ -53,11 +60,19 @@ def test_parity_with_mmpretrain_csra(num_heads):
     torch.manual_seed(num_heads)
     C, D = 5, 16
     theirs = MODELS.build(
-        dict(type='CSRAClsHead', num_classes=C, in_channels=D,
-             num_heads=num_heads, lam=0.1))
+        dict(
+            type='CSRAClsHead',
+            num_classes=C,
+            in_channels=D,
+            num_heads=num_heads,
+            lam=0.1))
     ours = MODELS.build(
-        dict(type='CSRAHead', num_classes=C, in_channels=D,
-             num_heads=num_heads, lam=0.1))
+        dict(
+            type='CSRAHead',
+            num_classes=C,
+            in_channels=D,
+            num_heads=num_heads,
+            lam=0.1))
     # MMPretrain: head h is csra_heads[h].head, a (C, D, 1, 1) conv;
     # ours: rows h * C .. (h + 1) * C of the stacked classifier
     stacked = torch.cat([m.head.weight[:, :, 0, 0] for m in theirs.csra_heads])
@@ -75,26 +90,28 @@ def test_parity_with_mmpretrain_csra(num_heads):
     probe = torch.randn(3, C)
     (out_theirs * probe).sum().backward()
     (out_ours * probe).sum().backward()
-    torch.testing.assert_close(x_ours.grad, x_theirs.grad, atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(
+        x_ours.grad, x_theirs.grad, atol=1e-5, rtol=1e-5)
     grad_theirs = torch.cat(
         [m.head.weight.grad[:, :, 0, 0] for m in theirs.csra_heads])
-    torch.testing.assert_close(ours.csra.classifier.weight.grad, grad_theirs,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        ours.csra.classifier.weight.grad, grad_theirs, atol=1e-5, rtol=1e-5)
 
 
 # ------------------------------------------------------------ exact math
-@pytest.mark.parametrize('temperature,mode,expected', [
-    # s = [0, L]; base = L/2; λ = 0.5
-    (1.0, 'residual', 7 / 8 * L),  # L/2 + 0.5 * (3/4 L)
-    (1.0, 'avg', L / 2),
-    (1.0, 'attention', 3 / 4 * L),  # 0 * 1/4 + L * 3/4
-    (2.0, 'residual', 0.95 * L),  # L/2 + 0.5 * (9/10 L)
-    (2.0, 'attention', 0.9 * L),
-    (INF, 'residual', L),  # L/2 + 0.5 * max(0, L)
-    (INF, 'avg', L / 2),
-    (INF, 'attention', L),
-])
+@pytest.mark.parametrize(
+    'temperature,mode,expected',
+    [
+        # s = [0, L]; base = L/2; λ = 0.5
+        (1.0, 'residual', 7 / 8 * L),  # L/2 + 0.5 * (3/4 L)
+        (1.0, 'avg', L / 2),
+        (1.0, 'attention', 3 / 4 * L),  # 0 * 1/4 + L * 3/4
+        (2.0, 'residual', 0.95 * L),  # L/2 + 0.5 * (9/10 L)
+        (2.0, 'attention', 0.9 * L),
+        (INF, 'residual', L),  # L/2 + 0.5 * max(0, L)
+        (INF, 'avg', L / 2),
+        (INF, 'attention', L),
+    ])
 def test_single_head_by_hand(temperature, mode, expected):
     head = MultiHeadCSRA(1, 1, temperatures=[temperature], lam=0.5, mode=mode)
     _set_weight(head, [[1.0]])
@@ -118,16 +135,18 @@ def test_infinite_temperature_is_the_limit_of_large_finite():
     assert small(x).item() == pytest.approx(0.75 * L, abs=1e-6)
 
 
-@pytest.mark.parametrize('normalize,expected', [
-    # m = (3, 4), |m| = 5. Locations (0, 0) and (0.6 L, 0.8 L).
-    # normalised: s = [0, L]              -> L/2 + 0.5 * 3/4 L
-    (True, 7 / 8 * L),
-    # raw: s = [0, 5L], softmax = [1, 3^5] / 244 -> 5L/2 + 0.5 * 243/244 * 5L
-    (False, 2.5 * L + 0.5 * 243 / 244 * 5 * L),
-])
+@pytest.mark.parametrize(
+    'normalize,expected',
+    [
+        # m = (3, 4), |m| = 5. Locations (0, 0) and (0.6 L, 0.8 L).
+        # normalised: s = [0, L]              -> L/2 + 0.5 * 3/4 L
+        (True, 7 / 8 * L),
+        # raw: s = [0, 5L], softmax = [1, 3^5] / 244 -> 5L/2 + 0.5 * 243/244 * 5L
+        (False, 2.5 * L + 0.5 * 243 / 244 * 5 * L),
+    ])
 def test_weight_normalisation_on_off(normalize, expected):
-    head = MultiHeadCSRA(1, 2, temperatures=[1.0], lam=0.5,
-                         normalize_weight=normalize)
+    head = MultiHeadCSRA(
+        1, 2, temperatures=[1.0], lam=0.5, normalize_weight=normalize)
     _set_weight(head, [[3.0, 4.0]])
     x = _two_locations([0.0, 0.0], [0.6 * L, 0.8 * L])
     assert head(x).item() == pytest.approx(expected, rel=1e-6)
@@ -151,15 +170,20 @@ def test_heads_are_summed_with_their_own_temperature():
 
 @pytest.mark.parametrize('mode', ['residual', 'avg', 'attention'])
 @pytest.mark.parametrize('normalize', [True, False])
-@pytest.mark.parametrize('temps', [[0.5, 3, INF], [INF, 1.0, INF, 2.0],
-                                   [INF], [2.0, INF, 1.0]])
+@pytest.mark.parametrize(
+    'temps', [[0.5, 3, INF], [INF, 1.0, INF, 2.0], [INF], [2.0, INF, 1.0]])
 def test_explicit_temperatures_of_any_length(mode, normalize, temps):
     """Any order of finite and infinite temperatures (the head pools the
     finite ones and the max ones separately, then restores head order)."""
     torch.manual_seed(0)
     C, D = 4, 6
-    head = MultiHeadCSRA(C, D, temperatures=temps, lam=0.3, mode=mode,
-                         normalize_weight=normalize)
+    head = MultiHeadCSRA(
+        C,
+        D,
+        temperatures=temps,
+        lam=0.3,
+        mode=mode,
+        normalize_weight=normalize)
     assert head.num_heads == len(temps)
     assert head.temperatures == tuple(float(t) for t in temps)
     with torch.no_grad():
@@ -167,15 +191,16 @@ def test_explicit_temperatures_of_any_length(mode, normalize, temps):
     x = torch.randn(2, D, 3, 3)
     weights = head.classifier.weight.detach().split(C)  # per head (C, D)
     expected = reference_csra(x, weights, temps, 0.3, mode, normalize)
-    torch.testing.assert_close(head(x).double(), expected, atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(
+        head(x).double(), expected, atol=1e-5, rtol=1e-5)
     # each head's logits, in head order (the sum above cannot see the order)
     per_head = head.pool_scores(head.class_score_maps(x))  # [B, H, C]
     for h, t in enumerate(temps):
         torch.testing.assert_close(
             per_head[:, h].double(),
             reference_csra(x, weights[h:h + 1], [t], 0.3, mode, normalize),
-            atol=1e-5, rtol=1e-5)
+            atol=1e-5,
+            rtol=1e-5)
 
 
 def test_attention_maps():
@@ -214,16 +239,25 @@ def test_tokens_with_and_without_class_token():
 
 def test_vit_raw_tokens_equal_vit_featmap():
     torch.manual_seed(2)
-    arch = dict(embed_dims=32, num_layers=1, num_heads=2,
-                feedforward_channels=64)
-    vit_raw = MODELS.build(dict(type='VisionTransformer', arch=arch,
-                                img_size=32, patch_size=8, out_type='raw'))
-    vit_map = MODELS.build(dict(type='VisionTransformer', arch=arch,
-                                img_size=32, patch_size=8,
-                                out_type='featmap'))
+    arch = dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
+    vit_raw = MODELS.build(
+        dict(
+            type='VisionTransformer',
+            arch=arch,
+            img_size=32,
+            patch_size=8,
+            out_type='raw'))
+    vit_map = MODELS.build(
+        dict(
+            type='VisionTransformer',
+            arch=arch,
+            img_size=32,
+            patch_size=8,
+            out_type='featmap'))
     vit_map.load_state_dict(vit_raw.state_dict())
-    head_tok = CSRAHead(num_classes=4, in_channels=32, num_heads=4,
-                        num_extra_tokens=1)
+    head_tok = CSRAHead(
+        num_classes=4, in_channels=32, num_heads=4, num_extra_tokens=1)
     head_map = CSRAHead(num_classes=4, in_channels=32, num_heads=4)
     head_map.load_state_dict(head_tok.state_dict())
 
@@ -257,16 +291,15 @@ def test_init_weights_draws_classifier_from_normal(wrapped):
         classifier = module.classifier
     before = classifier.weight.detach().clone()
     # torch's default: U(-1/sqrt(D), 1/sqrt(D)), std = 1/sqrt(3 D) ≈ 0.0258
-    assert before.std().item() == pytest.approx(1 / math.sqrt(3 * D),
-                                                rel=0.05)
+    assert before.std().item() == pytest.approx(1 / math.sqrt(3 * D), rel=0.05)
     module.init_weights()
     w = classifier.weight.detach()
     assert not torch.equal(w, before)
     assert w.std().item() == pytest.approx(0.01, rel=0.03)
     assert abs(w.mean().item()) < 3e-4
     # normal: P(|w| < std) = 0.6827; a uniform with this std gives 0.577
-    assert _fraction_within_one_std(w, 0.01) == pytest.approx(0.6827,
-                                                              abs=0.015)
+    assert _fraction_within_one_std(w, 0.01) == pytest.approx(
+        0.6827, abs=0.015)
 
 
 # ------------------------------------------------------------ errors
@@ -279,8 +312,7 @@ def test_init_weights_draws_classifier_from_normal(wrapped):
     (dict(temperatures=[float('nan')]), ValueError, 'temperature'),
     (dict(temperatures=[]), ValueError, 'empty'),
     (dict(temperatures='1,2'), TypeError, 'temperatures'),
-    (dict(num_heads=2, temperatures=[1.0, 2.0, 3.0]), ValueError,
-     'disagrees'),
+    (dict(num_heads=2, temperatures=[1.0, 2.0, 3.0]), ValueError, 'disagrees'),
     (dict(lam=-0.1), ValueError, 'lam'),
     (dict(lam=float('nan')), ValueError, 'lam'),
     (dict(num_classes=0), ValueError, 'num_classes'),
@@ -303,16 +335,18 @@ def test_consistent_num_heads_and_temperatures_are_accepted():
     assert MultiHeadCSRA(3, 4).temperatures == (1.0, )
 
 
-@pytest.mark.parametrize('extra_tokens,shape,match', [
-    (0, (2, 5, 3, 3), 'in_channels'),  # map with D = 5
-    (0, (2, 9, 5), 'in_channels'),  # tokens with D = 5
-    (1, (2, 4, 3, 3), 'num_extra_tokens'),  # no class token in a map
-    (1, (2, 1, 4), 'no location'),  # only the class token
-    (0, (2, 4), 'expected'),
-])
+@pytest.mark.parametrize(
+    'extra_tokens,shape,match',
+    [
+        (0, (2, 5, 3, 3), 'in_channels'),  # map with D = 5
+        (0, (2, 9, 5), 'in_channels'),  # tokens with D = 5
+        (1, (2, 4, 3, 3), 'num_extra_tokens'),  # no class token in a map
+        (1, (2, 1, 4), 'no location'),  # only the class token
+        (0, (2, 4), 'expected'),
+    ])
 def test_bad_inputs(extra_tokens, shape, match):
-    head = CSRAHead(num_classes=3, in_channels=4,
-                    num_extra_tokens=extra_tokens)
+    head = CSRAHead(
+        num_classes=3, in_channels=4, num_extra_tokens=extra_tokens)
     with pytest.raises(ValueError, match=match):
         head((torch.randn(*shape), ))
 
@@ -341,8 +375,7 @@ def test_loss_ignores_masked_entries():
 
     loss = head.loss(feats, [_sample([0, 2], ignore=[1]), _sample([3])])
     # class 1 of sample 0 marked positive instead: ignored, so no change
-    flipped = head.loss(feats,
-                        [_sample([0, 1, 2], ignore=[1]), _sample([3])])
+    flipped = head.loss(feats, [_sample([0, 1, 2], ignore=[1]), _sample([3])])
     unmasked = head.loss(feats, [_sample([0, 2]), _sample([3])])
 
     target = torch.tensor([[1., 0., 1., 0.], [0., 0., 0., 1.]])
@@ -352,8 +385,8 @@ def test_loss_ignores_masked_entries():
     expected = (bce * valid).sum() / valid.sum()  # mean over 7 entries
     assert loss['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
     assert flipped['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
-    assert unmasked['loss'].item() == pytest.approx(bce.mean().item(),
-                                                    rel=1e-5)
+    assert unmasked['loss'].item() == pytest.approx(
+        bce.mean().item(), rel=1e-5)
 
 
 def _predict_head(**kwargs) -> CSRAHead:
@@ -367,13 +400,15 @@ def _predict_head(**kwargs) -> CSRAHead:
 V = torch.tensor([2.0, -1.0, 0.5, -3.0])  # logits 3, -1.5, 0.75, -4.5
 
 
-@pytest.mark.parametrize('kwargs,expected', [
-    (dict(), [0, 2]),  # thr = 0.5: logit > 0
-    (dict(thr=0.7), [0]),  # sigmoid(0.75) = 0.679 < 0.7 < sigmoid(3)
-    (dict(topk=2), [0, 2]),
-    (dict(topk=3), [0, 2, 1]),
-    (dict(thr=0.7, topk=3), [0]),  # thr wins
-])
+@pytest.mark.parametrize(
+    'kwargs,expected',
+    [
+        (dict(), [0, 2]),  # thr = 0.5: logit > 0
+        (dict(thr=0.7), [0]),  # sigmoid(0.75) = 0.679 < 0.7 < sigmoid(3)
+        (dict(topk=2), [0, 2]),
+        (dict(topk=3), [0, 2, 1]),
+        (dict(thr=0.7, topk=3), [0]),  # thr wins
+    ])
 def test_predict_thr_and_topk(kwargs, expected):
     head = _predict_head(**kwargs)
     feats = (V.view(1, 4, 1, 1).expand(2, 4, 2, 3).contiguous(), )
@@ -385,7 +420,10 @@ def test_predict_thr_and_topk(kwargs, expected):
 
 
 # ------------------------------------------------------- cosine variant
-def reference_cosine_csra(x_map, head_weights, temperatures, lam,
+def reference_cosine_csra(x_map,
+                          head_weights,
+                          temperatures,
+                          lam,
                           mode='residual'):
     """cos(m_i, f_i) with the class-specific feature f_i = g + lam * a_i
     built explicitly (paper Eq. 5), averaged over heads, in float64."""
@@ -397,13 +435,16 @@ def reference_cosine_csra(x_map, head_weights, temperatures, lam,
         m = m / m.norm(dim=1, keepdim=True)  # [C, D]
         s = torch.einsum('cd,bdn->bcn', m, feats)  # [B, C, N]
         if math.isinf(t):
-            alpha = torch.nn.functional.one_hot(
-                s.argmax(-1), s.size(-1)).double()
+            alpha = torch.nn.functional.one_hot(s.argmax(-1),
+                                                s.size(-1)).double()
         else:
             alpha = torch.softmax(t * s, dim=-1)  # [B, C, N]
         a = torch.einsum('bcn,bdn->bcd', alpha, feats)  # [B, C, D]
-        f = {'residual': g[:, None] + lam * a, 'avg': g[:, None].expand_as(a),
-             'attention': a}[mode]
+        f = {
+            'residual': g[:, None] + lam * a,
+            'avg': g[:, None].expand_as(a),
+            'attention': a
+        }[mode]
         total = total + torch.nn.functional.cosine_similarity(
             f, m[None].expand_as(f), dim=-1)  # [B, C]
     return total / len(head_weights)
@@ -414,8 +455,8 @@ def reference_cosine_csra(x_map, head_weights, temperatures, lam,
 def test_cosine_variant_is_the_cosine_of_the_class_feature(mode, temps):
     torch.manual_seed(len(temps))
     C, D = 3, 7
-    head = MultiHeadCSRA(C, D, temperatures=temps, lam=0.4, mode=mode,
-                         cosine=True)
+    head = MultiHeadCSRA(
+        C, D, temperatures=temps, lam=0.4, mode=mode, cosine=True)
     with torch.no_grad():
         head.classifier.weight.normal_()
     x = torch.randn(2, D, 3, 4, dtype=torch.float64)
@@ -447,8 +488,14 @@ def test_cosine_variant_by_hand():
 
 def test_cosine_head_scores_and_errors():
     from mmcsra.models.heads import CSRAHead
-    aam = dict(type='AsymmetricAngularMarginLoss', scale=23.0, margin=0.0,
-               k=0.7, gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
+    aam = dict(
+        type='AsymmetricAngularMarginLoss',
+        scale=23.0,
+        margin=0.0,
+        k=0.7,
+        gamma_pos=0.0,
+        gamma_neg=0.0,
+        clip=0.0)
     head = CSRAHead(num_classes=3, in_channels=4, cosine=True, loss=aam)
     assert head.cosine_scale == 23.0 and head.csra.cosine
     x = torch.randn(2, 4, 2, 2)
@@ -456,8 +503,8 @@ def test_cosine_head_scores_and_errors():
     [sample] = head.predict((x[:1], ))
     torch.testing.assert_close(sample.pred_score, torch.sigmoid(23 * cos[0]))
     with pytest.raises(ValueError, match='differs from the loss scale'):
-        CSRAHead(num_classes=3, in_channels=4, cosine=True, scale=10.,
-                 loss=aam)
+        CSRAHead(
+            num_classes=3, in_channels=4, cosine=True, scale=10., loss=aam)
     with pytest.raises(ValueError, match='needs cosine=True'):
         CSRAHead(num_classes=3, in_channels=4, scale=10.)
     with pytest.raises(ValueError, match='normalize_weight=True'):

@@ -22,14 +22,15 @@ def make_head(num_classes,
               **kwargs):
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='MLDecoderHead',
-             num_classes=num_classes,
-             in_channels=in_channels,
-             embed_dims=embed_dims,
-             num_groups=num_groups,
-             num_heads=num_heads,
-             feedforward_channels=24,
-             **kwargs))
+        dict(
+            type='MLDecoderHead',
+            num_classes=num_classes,
+            in_channels=in_channels,
+            embed_dims=embed_dims,
+            num_groups=num_groups,
+            num_heads=num_heads,
+            feedforward_channels=24,
+            **kwargs))
     return head.eval()
 
 
@@ -143,11 +144,11 @@ def test_parity_with_reference(num_classes, num_groups):
             torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]))
         mha.out_proj.weight.copy_(a.out_proj.weight)
         mha.out_proj.bias.copy_(a.out_proj.bias)
-        torch.testing.assert_close(mha(q1, memory, memory,
-                                       need_weights=False)[0],
-                                   att,
-                                   atol=1e-5,
-                                   rtol=1e-5)
+        torch.testing.assert_close(
+            mha(q1, memory, memory, need_weights=False)[0],
+            att,
+            atol=1e-5,
+            rtol=1e-5)
 
 
 # ------------------------------------------------------- no self-attention
@@ -195,11 +196,8 @@ def test_cosine_group_fc():
     with torch.no_grad():
         cos = head(fmap)
         hidden = reference_ml_decoder(head, fmap)[0]
-        expected = reference_group_fc(hidden,
-                                      head.group_fc.weight,
-                                      None,
-                                      10,
-                                      cosine=True)
+        expected = reference_group_fc(
+            hidden, head.group_fc.weight, None, 10, cosine=True)
     assert cos.min() >= -1.0 and cos.max() <= 1.0
     torch.testing.assert_close(cos, expected, atol=1e-5, rtol=1e-5)
     # prediction scores are sigmoid(s * cos)
@@ -264,20 +262,23 @@ def test_in_image_classifier_with_label_graph_neck():
     ImageClassifier: predict() scores are sigmoid of the composed forward."""
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='ImageClassifier',
-             backbone=dict(type='ResNet', depth=18, base_channels=8),
-             neck=dict(type='LabelGraphReweightNeck',
-                       num_classes=5,
-                       in_channels=64,
-                       adjacency=torch.eye(5).numpy(),
-                       hidden_channels=8),
-             head=dict(type='MLDecoderHead',
-                       num_classes=5,
-                       in_channels=64,
-                       embed_dims=16,
-                       num_groups=2,
-                       num_heads=2,
-                       feedforward_channels=32)))
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18, base_channels=8),
+            neck=dict(
+                type='LabelGraphReweightNeck',
+                num_classes=5,
+                in_channels=64,
+                adjacency=torch.eye(5).numpy(),
+                hidden_channels=8),
+            head=dict(
+                type='MLDecoderHead',
+                num_classes=5,
+                in_channels=64,
+                embed_dims=16,
+                num_groups=2,
+                num_heads=2,
+                feedforward_channels=32)))
     model.eval()
     images = torch.randn(2, 3, 32, 32)
     samples = [
@@ -286,8 +287,8 @@ def test_in_image_classifier_with_label_graph_neck():
     ]
     with torch.no_grad():
         preds = model(images, samples, mode='predict')
-        expected = torch.sigmoid(model.head(model.neck(
-            model.backbone(images))))
+        expected = torch.sigmoid(
+            model.head(model.neck(model.backbone(images))))
         loss = model(images, samples, mode='loss')['loss']
     scores = torch.stack([s.pred_score for s in preds])
     torch.testing.assert_close(scores, expected)

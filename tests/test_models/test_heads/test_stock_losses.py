@@ -54,11 +54,12 @@ def asl_ref(x, y, gamma_pos=1.0, gamma_neg=4.0, clip=0.05, eps=1e-8):
 
 
 STOCK = {
-    'CrossEntropyLoss': (dict(type='CrossEntropyLoss', use_sigmoid=True),
-                         bce_ref),
+    'CrossEntropyLoss': (dict(type='CrossEntropyLoss',
+                              use_sigmoid=True), bce_ref),
     'FocalLoss': (dict(type='FocalLoss', gamma=2.0, alpha=0.25), focal_ref),
-    'AsymmetricLoss': (dict(type='AsymmetricLoss', gamma_pos=1.0,
-                            gamma_neg=4.0, clip=0.05), asl_ref),
+    'AsymmetricLoss':
+    (dict(type='AsymmetricLoss', gamma_pos=1.0, gamma_neg=4.0,
+          clip=0.05), asl_ref),
 }
 
 
@@ -68,23 +69,35 @@ def _map(*shape):
 
 
 HEADS = {
-    'CSRAHead': (dict(type='CSRAHead', num_classes=C, in_channels=D,
-                      num_heads=2, lam=0.3),
-                 lambda: (_map(B, D, 3, 4), )),
-    'CSRAHead-cosine': (dict(type='CSRAHead', num_classes=C, in_channels=D,
-                             num_heads=4, cosine=True, scale=8.0),
-                        lambda: (_map(B, D, 3, 4), )),
-    'CosineClsHead': (dict(type='CosineClsHead', num_classes=C,
-                           in_channels=D, scale=8.0),
-                      lambda: (_map(B, D), )),
-    'MLDecoderHead': (dict(type='MLDecoderHead', num_classes=C,
-                           in_channels=D, embed_dims=16, num_groups=2,
-                           num_heads=2, feedforward_channels=32,
-                           dropout=0.0),
-                      lambda: (_map(B, D, 3, 3), )),
-    'CATHead': (dict(type='CATHead', num_classes=C, in_channels=D,
-                     alpha=1.0, beta=0.5, gamma=0.25),
-                lambda: tuple(_map(B, D, s, s) for s in (6, 3, 2))),
+    'CSRAHead':
+    (dict(type='CSRAHead', num_classes=C, in_channels=D, num_heads=2,
+          lam=0.3), lambda: (_map(B, D, 3, 4), )),
+    'CSRAHead-cosine': (dict(
+        type='CSRAHead',
+        num_classes=C,
+        in_channels=D,
+        num_heads=4,
+        cosine=True,
+        scale=8.0), lambda: (_map(B, D, 3, 4), )),
+    'CosineClsHead':
+    (dict(type='CosineClsHead', num_classes=C, in_channels=D,
+          scale=8.0), lambda: (_map(B, D), )),
+    'MLDecoderHead': (dict(
+        type='MLDecoderHead',
+        num_classes=C,
+        in_channels=D,
+        embed_dims=16,
+        num_groups=2,
+        num_heads=2,
+        feedforward_channels=32,
+        dropout=0.0), lambda: (_map(B, D, 3, 3), )),
+    'CATHead': (dict(
+        type='CATHead',
+        num_classes=C,
+        in_channels=D,
+        alpha=1.0,
+        beta=0.5,
+        gamma=0.25), lambda: tuple(_map(B, D, s, s) for s in (6, 3, 2))),
 }
 
 
@@ -101,8 +114,8 @@ def _samples(ignores=None):
     for b, labels in enumerate(LABELS):
         sample = DataSample().set_gt_label(labels)
         if ignores is not None:
-            sample.set_field(torch.tensor(ignores[b], dtype=torch.long),
-                             'gt_ignore')
+            sample.set_field(
+                torch.tensor(ignores[b], dtype=torch.long), 'gt_ignore')
         samples.append(sample)
     return samples
 
@@ -136,8 +149,8 @@ def test_head_with_stock_loss(head_name, loss_name, ignore_field):
     torch.testing.assert_close(value.detach(),
                                stock(logits, target, avg_factor=B))
     # ... and MMPretrain's own head on the same logits
-    theirs = MultiLabelClsHead(loss=loss_cfg)._get_loss(
-        logits, _samples())['loss']
+    theirs = MultiLabelClsHead(loss=loss_cfg)._get_loss(logits,
+                                                        _samples())['loss']
     torch.testing.assert_close(value.detach(), theirs)
 
 
@@ -146,8 +159,10 @@ def test_head_with_stock_loss(head_name, loss_name, ignore_field):
 def test_stock_loss_refuses_ignored_labels(head_name, loss_name):
     loss_cfg, _ = STOCK[loss_name]
     head, feats = _build(head_name, loss_cfg)
-    with pytest.raises(ValueError, match=rf'the loss {loss_name} takes no '
-                       r'element-wise \(B, C\) weight'):
+    with pytest.raises(
+            ValueError,
+            match=rf'the loss {loss_name} takes no '
+            r'element-wise \(B, C\) weight'):
         head.loss(feats, _samples(IGNORES))
 
 
@@ -157,9 +172,14 @@ def test_retrofit_head_with_stock_loss(loss_name):
     loss_cfg, ref = STOCK[loss_name]
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='CSRARetrofitHead', lam=0.5,
-             head=dict(type='MultiLabelLinearClsHead', num_classes=C,
-                       in_channels=D, loss=loss_cfg)))
+        dict(
+            type='CSRARetrofitHead',
+            lam=0.5,
+            head=dict(
+                type='MultiLabelLinearClsHead',
+                num_classes=C,
+                in_channels=D,
+                loss=loss_cfg)))
     feats = (torch.randn(B, D, 3, 4), )
     value = head.loss(feats, _samples())['loss']
     fc = head.head.fc
@@ -174,9 +194,11 @@ def test_retrofit_head_with_stock_loss(loss_name):
 MASKED = {
     # name: (config, element-wise reference, reduction)
     'MultiLabelBCELoss': (dict(type='MultiLabelBCELoss'), bce_ref, 'mean'),
-    'MultiLabelAsymmetricLoss': (
-        dict(type='MultiLabelAsymmetricLoss', gamma_pos=1.0, gamma_neg=4.0,
-             clip=0.05), asl_ref, 'sum'),
+    'MultiLabelAsymmetricLoss': (dict(
+        type='MultiLabelAsymmetricLoss',
+        gamma_pos=1.0,
+        gamma_neg=4.0,
+        clip=0.05), asl_ref, 'sum'),
 }
 
 
@@ -205,8 +227,12 @@ def test_cosine_head_with_aam_zero_weights_ignored(head_name):
     """AAM (s = 8, m = 0.1, k = 0.7, no focusing, no clip): the positives
     cost (k/s) softplus(-s(cos - m)), the negatives ((1-k)/s) softplus(
     s(cos + m)); summed over the non-ignored entries."""
-    aam = dict(type='AsymmetricAngularMarginLoss', scale=8.0, margin=0.1,
-               k=0.7, clip=0.0)
+    aam = dict(
+        type='AsymmetricAngularMarginLoss',
+        scale=8.0,
+        margin=0.1,
+        k=0.7,
+        clip=0.0)
     cfg, make_feats = HEADS[head_name]
     cfg = {k: v for k, v in cfg.items() if k != 'scale'}
     torch.manual_seed(0)
@@ -234,7 +260,7 @@ def test_unknown_loss_is_treated_as_per_sample_only():
     head, feats = _build('CSRAHead', dict(type='MultiLabelBCELoss'))
     head.loss_module = SumOfLogits()
     value = head.loss(feats, _samples())['loss']
-    assert value.item() == pytest.approx(head(feats).sum().item() / B,
-                                         rel=1e-5)
+    assert value.item() == pytest.approx(
+        head(feats).sum().item() / B, rel=1e-5)
     with pytest.raises(ValueError, match='SumOfLogits'):
         head.loss(feats, _samples(IGNORES))

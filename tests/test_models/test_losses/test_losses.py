@@ -62,8 +62,9 @@ def aam_ref(c, y, s, m, k, gamma_pos, gamma_neg, clip, frozen_at=None):
         else (p_pos, p_neg)
     w_pos = w_src[1]**gamma_pos
     w_neg = w_src[0]**gamma_neg
-    return -(k / s * y * w_pos * np.log(p_pos) +
-             (1 - k) / s * (1 - y) * w_neg * np.log(p_neg))
+    return -(
+        k / s * y * w_pos * np.log(p_pos) + (1 - k) / s *
+        (1 - y) * w_neg * np.log(p_neg))
 
 
 def fd_grad(func, x):
@@ -121,8 +122,11 @@ def test_asl_value_matches_formula(gamma_pos, gamma_neg, clip, reduction):
     valid = np.ones_like(x)
     valid[1, :3] = 0.0  # ignored entries
     loss = MultiLabelAsymmetricLoss(
-        gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
-        reduction=reduction, loss_weight=2.0)
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        reduction=reduction,
+        loss_weight=2.0)
     value, _ = _grad(loss, x, y, valid)
     expected = 2.0 * reduce_ref(
         asl_ref(x, y, gamma_pos, gamma_neg, clip), valid, reduction)
@@ -135,8 +139,11 @@ def test_asl_gradient_matches_finite_differences(gamma_pos, gamma_neg, clip,
                                                  detach):
     x, y = _logits_and_targets(clip=clip)
     loss = MultiLabelAsymmetricLoss(
-        gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
-        detach_focal_weight=detach, reduction='sum')
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        detach_focal_weight=detach,
+        reduction='sum')
     _, grad = _grad(loss, x, y)
     frozen = x if detach else None
     expected = fd_grad(
@@ -148,8 +155,9 @@ def test_asl_gradient_matches_finite_differences(gamma_pos, gamma_neg, clip,
 def test_asl_detached_and_full_gradients_differ():
     x, y = _logits_and_targets()
     grads = [
-        _grad(MultiLabelAsymmetricLoss(gamma_pos=1.0, detach_focal_weight=d),
-              x, y)[1] for d in (True, False)
+        _grad(
+            MultiLabelAsymmetricLoss(gamma_pos=1.0, detach_focal_weight=d), x,
+            y)[1] for d in (True, False)
     ]
     assert np.abs(grads[0] - grads[1]).max() > 1e-2
 
@@ -237,8 +245,14 @@ def test_aam_value_matches_formula(s, m, k, gamma_pos, gamma_neg, clip,
     valid = np.ones_like(c)
     valid[2, 1:4] = 0.0
     loss = AsymmetricAngularMarginLoss(
-        scale=s, margin=m, k=k, gamma_pos=gamma_pos, gamma_neg=gamma_neg,
-        clip=clip, reduction=reduction, loss_weight=0.5)
+        scale=s,
+        margin=m,
+        k=k,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        reduction=reduction,
+        loss_weight=0.5)
     value, _ = _grad(loss, c, y, valid)
     expected = 0.5 * reduce_ref(
         aam_ref(c, y, s, m, k, gamma_pos, gamma_neg, clip), valid, reduction)
@@ -247,17 +261,22 @@ def test_aam_value_matches_formula(s, m, k, gamma_pos, gamma_neg, clip,
 
 @pytest.mark.parametrize('s,m,k,gamma_pos,gamma_neg,clip', AAM_SETTINGS)
 @pytest.mark.parametrize('detach', [True, False])
-def test_aam_gradient_matches_finite_differences(s, m, k, gamma_pos,
-                                                 gamma_neg, clip, detach):
+def test_aam_gradient_matches_finite_differences(s, m, k, gamma_pos, gamma_neg,
+                                                 clip, detach):
     c, y = _cosines_and_targets()
     loss = AsymmetricAngularMarginLoss(
-        scale=s, margin=m, k=k, gamma_pos=gamma_pos, gamma_neg=gamma_neg,
-        clip=clip, detach_focal_weight=detach)
+        scale=s,
+        margin=m,
+        k=k,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+        detach_focal_weight=detach)
     _, grad = _grad(loss, c, y)
     frozen = c if detach else None
     expected = fd_grad(
-        lambda z: aam_ref(z, y, s, m, k, gamma_pos, gamma_neg, clip,
-                          frozen_at=frozen), c)
+        lambda z: aam_ref(
+            z, y, s, m, k, gamma_pos, gamma_neg, clip, frozen_at=frozen), c)
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-9)
 
 
@@ -266,7 +285,9 @@ def test_aam_detached_and_full_gradients_differ():
     grads = [
         _grad(
             AsymmetricAngularMarginLoss(
-                scale=10.0, gamma_pos=1.0, gamma_neg=2.0,
+                scale=10.0,
+                gamma_pos=1.0,
+                gamma_neg=2.0,
                 detach_focal_weight=d), c, y)[1] for d in (True, False)
     ]
     assert np.abs(grads[0] - grads[1]).max() > 1e-3
@@ -300,8 +321,8 @@ def test_aam_clip_shifts_negative_probability():
     cos = torch.tensor([[-0.1]], dtype=torch.float64)
     p_pos, p_neg = 1 / (1 + math.exp(s * 0.1)), 1 / (1 + math.exp(-s * 0.1))
     value = loss(cos, torch.zeros(1, 1, dtype=torch.float64)).item()
-    assert value == pytest.approx(-(1 - 0.7) / s * p_pos *
-                                  math.log(p_neg + clip), rel=1e-12)
+    assert value == pytest.approx(
+        -(1 - 0.7) / s * p_pos * math.log(p_neg + clip), rel=1e-12)
 
 
 def test_aam_ignore_mask_and_extreme_cosines():
@@ -337,8 +358,7 @@ def test_cosine_linear_equals_normalized_dot_products():
     assert edge[0, 0].item() == pytest.approx(1.0, abs=1e-6)
     assert edge[1, 1].item() == pytest.approx(-1.0, abs=1e-6)
     # a zero feature gives zeros, not NaN
-    assert torch.equal(cosine_linear(torch.zeros(1, 16), w),
-                       torch.zeros(1, 5))
+    assert torch.equal(cosine_linear(torch.zeros(1, 16), w), torch.zeros(1, 5))
     with pytest.raises(ValueError, match='cosine_linear'):
         cosine_linear(torch.zeros(2, 15), w)
 
@@ -357,9 +377,9 @@ def _samples(labels, ignores):
 def test_cosine_head_predict_is_sigmoid_of_scaled_cosine(spatial):
     torch.manual_seed(0)
     head = CosineClsHead(
-        num_classes=5, in_channels=8,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=16.0,
-                  margin=0.2))
+        num_classes=5,
+        in_channels=8,
+        loss=dict(type='AsymmetricAngularMarginLoss', scale=16.0, margin=0.2))
     assert head.cosine_scale == 16.0  # taken from the loss
     feat = torch.randn(2, 8, 3, 3) if spatial else torch.randn(2, 8)
     pooled = feat.mean(dim=(2, 3)) if spatial else feat
@@ -376,9 +396,15 @@ def test_cosine_head_predict_is_sigmoid_of_scaled_cosine(spatial):
 def test_cosine_head_loss_uses_aam_and_ignore_mask():
     torch.manual_seed(0)
     head = CosineClsHead(
-        num_classes=4, in_channels=6,
-        loss=dict(type='AsymmetricAngularMarginLoss', scale=10.0,
-                  margin=0.1, k=0.8, gamma_neg=1.0, clip=0.05))
+        num_classes=4,
+        in_channels=6,
+        loss=dict(
+            type='AsymmetricAngularMarginLoss',
+            scale=10.0,
+            margin=0.1,
+            k=0.8,
+            gamma_neg=1.0,
+            clip=0.05))
     feat = torch.randn(2, 6, dtype=torch.float64)
     head = head.double()
     samples = _samples([[0, 2], [3]], [[1], []])
@@ -386,26 +412,26 @@ def test_cosine_head_loss_uses_aam_and_ignore_mask():
     cos = head((feat, )).detach().numpy()
     y = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
     valid = np.array([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=np.float64)
-    expected = (aam_ref(cos, y, 10.0, 0.1, 0.8, 0.0, 1.0, 0.05) *
-                valid).sum()
+    expected = (aam_ref(cos, y, 10.0, 0.1, 0.8, 0.0, 1.0, 0.05) * valid).sum()
     assert loss.item() == pytest.approx(expected, rel=1e-10)
 
 
 def test_cosine_head_scale_checks_and_init():
     with pytest.raises(ValueError, match='differs from the loss scale'):
-        CosineClsHead(4, 6, scale=10.0,
-                      loss=dict(type='AsymmetricAngularMarginLoss',
-                                scale=23.0))
+        CosineClsHead(
+            4,
+            6,
+            scale=10.0,
+            loss=dict(type='AsymmetricAngularMarginLoss', scale=23.0))
     with pytest.raises(ValueError, match='no `scale` attribute'):
         CosineClsHead(4, 6, loss=dict(type='MultiLabelBCELoss'))
-    head = CosineClsHead(4, 6, scale=7.0,
-                         loss=dict(type='MultiLabelBCELoss'))
+    head = CosineClsHead(4, 6, scale=7.0, loss=dict(type='MultiLabelBCELoss'))
     assert head.cosine_scale == 7.0
     with pytest.raises(ValueError, match=r'\(B, D\) or \(B, D, H, W\)'):
         head((torch.zeros(2, 6, 3), ))
     # the default init_cfg reaches the CosineLinear weight
-    head = MODELS.build(dict(type='CosineClsHead', num_classes=64,
-                             in_channels=256))
+    head = MODELS.build(
+        dict(type='CosineClsHead', num_classes=64, in_channels=256))
     torch.nn.init.zeros_(head.fc.weight)
     head.init_weights()
     assert head.fc.weight.std().item() == pytest.approx(0.01, rel=0.1)
@@ -416,31 +442,27 @@ def test_cosine_head_scale_checks_and_init():
 # the entry (0, 1) ignored. The element-wise matrices are written out from
 # the papers' formulas:
 LN2, LN3 = math.log(2.0), math.log(3.0)
-SIG_X = torch.tensor([[0.0, LN3, -LN3], [LN3, 0.0, -LN3]],
-                     dtype=torch.float64)
-SIG_Y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
-                     dtype=torch.float64)
-SIG_V = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
-                     dtype=torch.float64)
+SIG_X = torch.tensor([[0.0, LN3, -LN3], [LN3, 0.0, -LN3]], dtype=torch.float64)
+SIG_Y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+SIG_V = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
 HAND = {
     # BCE: -log p (y = 1) or -log(1 - p) (y = 0)
     'bce': (lambda: MultiLabelBCELoss(reduction='mean'), SIG_X,
-            [[LN2, 2 * LN2, 2 * LN2], [2 * LN2, LN2, 2 * LN2 - LN3]],
-            8 * LN2 - LN3),
+            [[LN2, 2 * LN2, 2 * LN2], [2 * LN2, LN2,
+                                       2 * LN2 - LN3]], 8 * LN2 - LN3),
     # ASL, gamma+ = 1, gamma- = 2, clip = 1/4: positives (1 - p) (-log p);
     # negatives p_m^2 (-log(1 - p_m)), p_m = max(p - 1/4, 0)
     'asl': (lambda: MultiLabelAsymmetricLoss(
         gamma_pos=1.0, gamma_neg=2.0, clip=0.25, reduction='mean'), SIG_X,
-            [[LN2 / 2, LN2 / 4, 1.5 * LN2], [LN2 / 4, LN2 / 2, 0.0]],
-            11 * LN2 / 4),
+            [[LN2 / 2, LN2 / 4, 1.5 * LN2], [LN2 / 4, LN2 / 2,
+                                             0.0]], 11 * LN2 / 4),
     # AAM, s = ln 3, m = 0, k = 3/4 on cos = x / ln 3: positives
     # (k/s)(-log p+), negatives ((1-k)/s)(-log p-)
     'aam': (lambda: AsymmetricAngularMarginLoss(
-        scale=LN3, margin=0.0, k=0.75, reduction='mean'), SIG_X / LN3,
-            [[0.75 * LN2 / LN3, 0.5 * LN2 / LN3, 1.5 * LN2 / LN3],
-             [0.5 * LN2 / LN3, 0.75 * LN2 / LN3,
-              (0.5 * LN2 - 0.25 * LN3) / LN3]],
-            4 * LN2 / LN3 - 0.25),
+        scale=LN3, margin=0.0, k=0.75, reduction='mean'), SIG_X / LN3, [[
+            0.75 * LN2 / LN3, 0.5 * LN2 / LN3, 1.5 * LN2 / LN3
+        ], [0.5 * LN2 / LN3, 0.75 * LN2 / LN3,
+            (0.5 * LN2 - 0.25 * LN3) / LN3]], 4 * LN2 / LN3 - 0.25),
 }
 
 
@@ -462,12 +484,13 @@ def test_loss_signature_by_hand(name):
     assert call(weight=SIG_V, reduction_override='sum').item() == \
         pytest.approx(masked_sum, rel=1e-12)
     # 'mean' (the default here): over the 5 non-ignored entries ...
-    assert call(weight=SIG_V).item() == pytest.approx(masked_sum / 5,
-                                                      rel=1e-12)
+    assert call(weight=SIG_V).item() == pytest.approx(
+        masked_sum / 5, rel=1e-12)
     assert call().item() == pytest.approx(elem.sum().item() / 6, rel=1e-12)
     # ... or by avg_factor, as MMPretrain's weight_reduce_loss
-    assert call(weight=SIG_V, avg_factor=2).item() == pytest.approx(
-        masked_sum / 2, rel=1e-12)
+    assert call(
+        weight=SIG_V, avg_factor=2).item() == pytest.approx(
+            masked_sum / 2, rel=1e-12)
     assert call(avg_factor=4.0).item() == pytest.approx(
         elem.sum().item() / 4, rel=1e-12)
     # 'none' ignores avg_factor; 'sum' refuses it
@@ -481,15 +504,16 @@ def test_loss_signature_by_hand(name):
     row0 = elem[0].sum().item()
     assert call(weight=per_sample, reduction_override='sum').item() == \
         pytest.approx(2 * row0, rel=1e-12)
-    assert call(weight=per_sample).item() == pytest.approx(2 * row0 / 6,
-                                                           rel=1e-12)
+    assert call(weight=per_sample).item() == pytest.approx(
+        2 * row0 / 6, rel=1e-12)
     # loss_weight multiplies every reduction
     loss.loss_weight = 3.0
     assert call(weight=SIG_V, reduction_override='sum').item() == \
         pytest.approx(3 * masked_sum, rel=1e-12)
     # unknown keyword arguments are accepted (MMPretrain's **kwargs)
-    assert call(weight=SIG_V, unused=1).item() == pytest.approx(
-        3 * masked_sum / 5, rel=1e-12)
+    assert call(
+        weight=SIG_V, unused=1).item() == pytest.approx(
+            3 * masked_sum / 5, rel=1e-12)
 
 
 @pytest.mark.parametrize('name', sorted(HAND))
@@ -517,5 +541,5 @@ def test_bce_loss_matches_mmpretrain_cross_entropy():
                    dict(weight=per_sample, avg_factor=2),
                    dict(weight=per_sample, reduction_override='sum'),
                    dict(weight=per_sample, reduction_override='none')):
-        torch.testing.assert_close(ours(x, y, **kwargs),
-                                   theirs(x, y, **kwargs))
+        torch.testing.assert_close(
+            ours(x, y, **kwargs), theirs(x, y, **kwargs))

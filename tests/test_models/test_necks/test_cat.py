@@ -25,9 +25,13 @@ HEADS = 2
 
 
 def make_neck(**kwargs) -> CrossLayerAggregationNeck:
-    cfg = dict(type='CrossLayerAggregationNeck', in_channels=IN_CHANNELS,
-               embed_dims=D, num_heads=HEADS, feedforward_channels=24,
-               pool_size=2)
+    cfg = dict(
+        type='CrossLayerAggregationNeck',
+        in_channels=IN_CHANNELS,
+        embed_dims=D,
+        num_heads=HEADS,
+        feedforward_channels=24,
+        pool_size=2)
     cfg.update(kwargs)
     neck = MODELS.build(cfg)
     neck.init_weights()
@@ -59,8 +63,9 @@ def ref_conv1x1(x, conv):
 
 
 def ref_fpn(neck, inputs):
-    l3, l4, l5 = [ref_conv1x1(x, c) for x, c in zip(inputs,
-                                                     neck.lateral_convs)]
+    l3, l4, l5 = [
+        ref_conv1x1(x, c) for x, c in zip(inputs, neck.lateral_convs)
+    ]
     p5 = l5
     p4 = l4 + ref_nearest(p5, *l4.shape[-2:])
     p3 = l3 + ref_nearest(p4, *l3.shape[-2:])
@@ -150,8 +155,8 @@ def ref_fusion(layer, upper, lower, pool, grid=None):
         mem = lower if pool is None else ref_maxpool(lower, pool)
     v = tokens(mem)
     k = v + ref_position(*mem.shape[-2:], dims)
-    y = ref_layer_norm(tokens(lower) + ref_mha(layer.attn, q, k, v),
-                       layer.norm1)
+    y = ref_layer_norm(
+        tokens(lower) + ref_mha(layer.attn, q, k, v), layer.norm1)
     y = ref_layer_norm(y + ref_ffn(layer.ffn, y), layer.norm2)
     return y.transpose(1, 2).reshape(b, dims, height, width)
 
@@ -175,11 +180,15 @@ def test_sine_position_hand_values():
     pos = sine_position_encoding_2d(2, 1, 8)
     u = [math.pi / 2, 3 * math.pi / 2]
     for r in range(2):
-        row = [math.sin(u[r]), math.cos(u[r]), math.sin(u[r] / 100),
-               math.cos(u[r] / 100)]
+        row = [
+            math.sin(u[r]),
+            math.cos(u[r]),
+            math.sin(u[r] / 100),
+            math.cos(u[r] / 100)
+        ]
         col = [0.0, -1.0, math.sin(math.pi / 100), math.cos(math.pi / 100)]
-        torch.testing.assert_close(pos[r], torch.tensor(row + col),
-                                   atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            pos[r], torch.tensor(row + col), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize('size', [(3, 5), (4, 4)])
@@ -215,8 +224,8 @@ def test_neck_shapes(c3_size):
 
 
 def test_neck_shapes_with_resnet_stages():
-    backbone = MODELS.build(dict(type='ResNet', depth=18,
-                                 out_indices=(1, 2, 3)))
+    backbone = MODELS.build(
+        dict(type='ResNet', depth=18, out_indices=(1, 2, 3)))
     backbone.eval()  # mmpretrain's ResNet.train() does not return self
     neck = make_neck(in_channels=(128, 256, 512))
     with torch.no_grad():
@@ -242,16 +251,16 @@ def test_long_range_matches_reference():
     inputs = stage_inputs(20, 28)
     with torch.no_grad():
         _, _, p5 = ref_fpn(neck, inputs)
-        torch.testing.assert_close(neck(inputs)[2],
-                                   ref_encoder(neck.long_range, p5))
+        torch.testing.assert_close(
+            neck(inputs)[2], ref_encoder(neck.long_range, p5))
 
 
 @pytest.mark.parametrize('pool', [2, 3, 4])
 @pytest.mark.parametrize('lower_size', [(8, 8), (7, 5)])
 def test_pre_max_equals_plain_attention_on_pooled_keys(pool, lower_size):
     torch.manual_seed(3)
-    layer = CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=pool,
-                                  explicit_softmax=False).eval()
+    layer = CrossLayerFusionLayer(
+        D, HEADS, 24, 0.0, 0.0, pool_size=pool, explicit_softmax=False).eval()
     lower = torch.randn(2, D, *lower_size)
     upper = torch.randn(2, D, (lower_size[0] + 1) // 2,
                         (lower_size[1] + 1) // 2)
@@ -265,9 +274,15 @@ def test_pre_max_equals_plain_attention_on_pooled_keys(pool, lower_size):
 
 def grid_layer(grid, explicit=False, seed=3):
     torch.manual_seed(seed)
-    return CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=None,
-                                 explicit_softmax=explicit,
-                                 pool_output_size=grid).eval()
+    return CrossLayerFusionLayer(
+        D,
+        HEADS,
+        24,
+        0.0,
+        0.0,
+        pool_size=None,
+        explicit_softmax=explicit,
+        pool_output_size=grid).eval()
 
 
 @pytest.mark.parametrize('explicit', [False, True])
@@ -297,21 +312,21 @@ def test_grid_pre_max_special_cases():
     upper = torch.randn(2, D, 2, 2)
     with torch.no_grad():
         small = torch.randn(2, D, 3, 4)  # grid 4 >= 3 x 4: not pooled
-        torch.testing.assert_close(layer.pool_keys(small), small, rtol=0,
-                                   atol=0)
+        torch.testing.assert_close(
+            layer.pool_keys(small), small, rtol=0, atol=0)
         torch.testing.assert_close(
             layer(upper, small), ref_fusion(layer, upper, small, None))
         lower = torch.randn(2, D, 8, 8)  # grid 4 on 8 x 8 = window 2
-        torch.testing.assert_close(layer.pool_keys(lower),
-                                   ref_maxpool(lower, 2), rtol=0, atol=0)
+        torch.testing.assert_close(
+            layer.pool_keys(lower), ref_maxpool(lower, 2), rtol=0, atol=0)
 
 
 def test_grid_keeps_the_key_count_fixed():
     """The point of the grid: as the level grows the keys stay G_h x G_w
     (a window's keys grow with the level)."""
     grid = grid_layer((3, 5))
-    window = CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=2,
-                                   explicit_softmax=False)
+    window = CrossLayerFusionLayer(
+        D, HEADS, 24, 0.0, 0.0, pool_size=2, explicit_softmax=False)
     for side in (5, 24, 97):
         lower = torch.randn(1, D, side, side)
         assert grid.pool_keys(lower).shape[-2:] == (3, 5)
@@ -418,8 +433,8 @@ def test_ablation_all_off_is_fpn():
 def test_ablation_plain_attention(explicit):
     torch.manual_seed(8)
     full = make_neck(pool_size=2)
-    neck = make_neck(fusion_attention='plain',
-                     explicit_plain_attention=explicit)
+    neck = make_neck(
+        fusion_attention='plain', explicit_plain_attention=explicit)
     neck.load_state_dict(full.state_dict(), strict=True)  # same weights
     assert [layer.pool_size for layer in neck.fusion_layers] == [None, None]
     assert neck.fusion_layers[0].attn.explicit_softmax is explicit
@@ -438,30 +453,34 @@ def test_ablation_plain_attention(explicit):
         assert_differs(got[1], pre_max[1])
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(in_channels=(6, 10)), 'in_channels'),
-    (dict(fusion_attention='linear'), 'fusion_attention'),
-    (dict(pool_size=0), 'pool_size'),
-    (dict(num_heads=3), 'divisible'),
-    # a window and a grid together (make_neck sets pool_size=2)
-    (dict(pool_output_size=4), 'mutually exclusive'),
-    (dict(pool_size=3, pool_output_size=(4, 4)), 'mutually exclusive'),
-    # pre-max with neither
-    (dict(pool_size=None), 'needs pool_size'),
-    # a grid for plain attention, which pools nothing
-    (dict(fusion_attention='plain', pool_size=None, pool_output_size=4),
-     'does not pool'),
-    # malformed grids
-    (dict(pool_size=None, pool_output_size=0), 'pool_output_size must be'),
-    (dict(pool_size=None, pool_output_size=(3, 0)),
-     'pool_output_size must be'),
-    (dict(pool_size=None, pool_output_size=(1, 2, 3)),
-     'pool_output_size must be'),
-    (dict(pool_size=None, pool_output_size=2.5), 'pool_output_size must be'),
-    (dict(pool_size=None, pool_output_size=True),
-     'pool_output_size must be'),
-    (dict(pool_size=None, pool_output_size='4'), 'pool_output_size must be'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(in_channels=(6, 10)), 'in_channels'),
+        (dict(fusion_attention='linear'), 'fusion_attention'),
+        (dict(pool_size=0), 'pool_size'),
+        (dict(num_heads=3), 'divisible'),
+        # a window and a grid together (make_neck sets pool_size=2)
+        (dict(pool_output_size=4), 'mutually exclusive'),
+        (dict(pool_size=3, pool_output_size=(4, 4)), 'mutually exclusive'),
+        # pre-max with neither
+        (dict(pool_size=None), 'needs pool_size'),
+        # a grid for plain attention, which pools nothing
+        (dict(fusion_attention='plain', pool_size=None,
+              pool_output_size=4), 'does not pool'),
+        # malformed grids
+        (dict(pool_size=None, pool_output_size=0), 'pool_output_size must be'),
+        (dict(pool_size=None,
+              pool_output_size=(3, 0)), 'pool_output_size must be'),
+        (dict(pool_size=None,
+              pool_output_size=(1, 2, 3)), 'pool_output_size must be'),
+        (dict(pool_size=None,
+              pool_output_size=2.5), 'pool_output_size must be'),
+        (dict(pool_size=None,
+              pool_output_size=True), 'pool_output_size must be'),
+        (dict(pool_size=None,
+              pool_output_size='4'), 'pool_output_size must be'),
+    ])
 def test_neck_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_neck(**kwargs)
@@ -470,13 +489,13 @@ def test_neck_rejects_bad_arguments(kwargs, match):
 @pytest.mark.parametrize('kwargs, match', [
     (dict(pool_size=2, pool_output_size=3), 'mutually exclusive'),
     (dict(pool_size=0), 'pool_size'),
-    (dict(pool_size=None, pool_output_size=(0, 1)),
-     'pool_output_size must be'),
+    (dict(pool_size=None,
+          pool_output_size=(0, 1)), 'pool_output_size must be'),
 ])
 def test_fusion_layer_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0,
-                              explicit_softmax=False, **kwargs)
+        CrossLayerFusionLayer(
+            D, HEADS, 24, 0.0, 0.0, explicit_softmax=False, **kwargs)
 
 
 def test_plain_attention_accepts_no_window():
@@ -525,9 +544,15 @@ def fusion_memory(pool, explicit, side, grid=None):
     """``saved_tensor_bytes`` of one fusion layer at a ``side x side`` lower
     level (window ``pool``, or adaptive ``grid``, or plain)."""
     torch.manual_seed(9)
-    layer = CrossLayerFusionLayer(D, HEADS, 24, 0.0, 0.0, pool_size=pool,
-                                  explicit_softmax=explicit,
-                                  pool_output_size=grid).train()
+    layer = CrossLayerFusionLayer(
+        D,
+        HEADS,
+        24,
+        0.0,
+        0.0,
+        pool_size=pool,
+        explicit_softmax=explicit,
+        pool_output_size=grid).train()
     lower = torch.randn(1, D, side, side, requires_grad=True)
     upper = torch.randn(1, D, side // 2, side // 2, requires_grad=True)
     return saved_tensor_bytes(layer, upper, lower)
@@ -631,12 +656,18 @@ def test_sdpa_kernel_keeps_no_attention_matrix():
 def test_head_combines_levels_by_hand():
     torch.manual_seed(10)
     alpha, beta, gamma = 0.7, 0.2, 0.1
-    head = MODELS.build(dict(type='CATHead', num_classes=5, in_channels=D,
-                             alpha=alpha, beta=beta, gamma=gamma))
+    head = MODELS.build(
+        dict(
+            type='CATHead',
+            num_classes=5,
+            in_channels=D,
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma))
     head.init_weights()
     assert isinstance(head, CATHead)
-    feats = (torch.randn(3, D, 8, 6), torch.randn(3, D, 4, 3),
-             torch.randn(3, D, 2, 2))
+    feats = (torch.randn(3, D, 8, 6), torch.randn(3, D, 4,
+                                                  3), torch.randn(3, D, 2, 2))
 
     def level_logits(fc, f):
         gap = f.sum(dim=(2, 3)) / (f.shape[2] * f.shape[3])
@@ -652,16 +683,19 @@ def test_head_loss_and_predict():
     torch.manual_seed(11)
     head = MODELS.build(dict(type='CATHead', num_classes=4, in_channels=D))
     head.init_weights()
-    feats = (torch.randn(2, D, 4, 4), torch.randn(2, D, 2, 2),
-             torch.randn(2, D, 1, 1))
-    samples = [DataSample().set_gt_label([0, 2]),
-               DataSample().set_gt_label([3])]
+    feats = (torch.randn(2, D, 4, 4), torch.randn(2, D, 2,
+                                                  2), torch.randn(2, D, 1, 1))
+    samples = [
+        DataSample().set_gt_label([0, 2]),
+        DataSample().set_gt_label([3])
+    ]
     samples[0].set_field([1], 'gt_ignore')
     logits = head(feats)
     target = torch.tensor([[1., 0, 1, 0], [0, 0, 0, 1]])
     valid = torch.tensor([[1., 0, 1, 1], [1, 1, 1, 1]])
-    bce = -(target * torch.log(torch.sigmoid(logits)) +
-            (1 - target) * torch.log(1 - torch.sigmoid(logits)))
+    bce = -(
+        target * torch.log(torch.sigmoid(logits)) +
+        (1 - target) * torch.log(1 - torch.sigmoid(logits)))
     expected = (bce * valid).sum() / valid.sum()
     torch.testing.assert_close(head.loss(feats, samples)['loss'], expected)
     preds = head.predict(feats)
@@ -717,9 +751,11 @@ def test_demo_config_trains(tmp_path):
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     runner.model.init_weights()
-    before = {k: v.detach().clone()
-              for k, v in runner.model.named_parameters()
-              if k.startswith(('neck.', 'head.'))}
+    before = {
+        k: v.detach().clone()
+        for k, v in runner.model.named_parameters()
+        if k.startswith(('neck.', 'head.'))
+    }
     runner.train()
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert math.isfinite(loss) and loss > 0

@@ -73,12 +73,10 @@ def test_paper_reweighting_by_hand():
     expected_hat = expected.copy()
     expected_hat[3, 3] = 1.0
     np.testing.assert_allclose(normalized, expected_hat)
-    np.testing.assert_allclose(build_label_graph(TOY_ADJ,
-                                                 TOY_NUMS,
-                                                 t=0.4,
-                                                 p=0.25),
-                               expected_hat,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        build_label_graph(TOY_ADJ, TOY_NUMS, t=0.4, p=0.25),
+        expected_hat,
+        rtol=1e-6)
 
 
 def test_official_reweighting_by_hand():
@@ -124,8 +122,8 @@ def test_voc_graph_has_six_edges_and_known_rows():
     # each edge i -> j has N_ij / N_i >= 0.4, computed here from the counts
     for i, j in zip(*np.nonzero(binary)):
         assert adj[i, j] / nums[i] >= 0.4
-    person, table, chair = (classes.index(name)
-                            for name in ('person', 'diningtable', 'chair'))
+    person, table, chair = (
+        classes.index(name) for name in ('person', 'diningtable', 'chair'))
     assert (adj[person] / nums[person]).max() < 0.4  # person -> nothing
     assert adj[table, chair] / nums[table] >= 0.4
     assert adj[table, person] / nums[table] >= 0.4
@@ -158,11 +156,10 @@ def test_voc_official_matches_restated_gen_a():
     a = a * 0.25 / (a.sum(0, keepdims=True) + 1e-6) + np.eye(20)
     d = np.diag(a.sum(1)**-0.5)
     expected = (a @ d).T @ d
-    np.testing.assert_allclose(build_label_graph(adj,
-                                                 nums,
-                                                 convention='official'),
-                               expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        build_label_graph(adj, nums, convention='official'),
+        expected,
+        rtol=1e-6)
 
 
 @needs_shared
@@ -172,8 +169,8 @@ def test_coco_class_reordering_permutes_the_graph():
     order = class_indices_by_name(names, names[::-1])
     assert order == list(range(79, -1, -1))
     adj, nums = load_cooccurrence(str(SHARED / 'coco_cooccurrence.npz'))
-    adj_p, nums_p = load_cooccurrence(str(SHARED / 'coco_cooccurrence.npz'),
-                                      order)
+    adj_p, nums_p = load_cooccurrence(
+        str(SHARED / 'coco_cooccurrence.npz'), order)
     np.testing.assert_allclose(
         build_label_graph(adj_p, nums_p),
         build_label_graph(adj, nums)[np.ix_(order, order)])
@@ -228,20 +225,21 @@ def test_gat_layer_matches_masked_softmax_by_loops():
 # ------------------------------------------------------------------ neck
 def build_neck(layer_type='gat', **kwargs):
     torch.manual_seed(0)
-    cfg = dict(type='LabelGraphReweightNeck',
-               num_classes=4,
-               in_channels=6,
-               cooccurrence=dict(adj=TOY_ADJ, nums=TOY_NUMS),
-               label_embeddings=np.random.RandomState(0).randn(4, 5),
-               hidden_channels=7,
-               layer_type=layer_type)
+    cfg = dict(
+        type='LabelGraphReweightNeck',
+        num_classes=4,
+        in_channels=6,
+        cooccurrence=dict(adj=TOY_ADJ, nums=TOY_NUMS),
+        label_embeddings=np.random.RandomState(0).randn(4, 5),
+        hidden_channels=7,
+        layer_type=layer_type)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
 
 def reference_weights(neck):
-    adj = torch.tensor(build_label_graph(TOY_ADJ, TOY_NUMS),
-                       dtype=torch.float32)
+    adj = torch.tensor(
+        build_label_graph(TOY_ADJ, TOY_NUMS), dtype=torch.float32)
     x = neck.graph1(neck.embeddings, adj)
     x = F.leaky_relu(x, 0.2)
     x = neck.graph2(x, adj)  # [C, D]
@@ -289,12 +287,13 @@ def test_neck_inputs():
 @needs_shared
 def test_neck_reads_shared_voc_files():
     neck = MODELS.build(
-        dict(type='LabelGraphReweightNeck',
-             num_classes=20,
-             in_channels=8,
-             cooccurrence=str(SHARED / 'voc_cooccurrence.npz'),
-             label_embeddings=str(SHARED / 'voc_glove300.npy'),
-             hidden_channels=4))
+        dict(
+            type='LabelGraphReweightNeck',
+            num_classes=20,
+            in_channels=8,
+            cooccurrence=str(SHARED / 'voc_cooccurrence.npz'),
+            label_embeddings=str(SHARED / 'voc_glove300.npy'),
+            hidden_channels=4))
     adj, nums = voc_counts()
     np.testing.assert_allclose(neck.adjacency.numpy(),
                                build_label_graph(adj, nums))
@@ -397,8 +396,8 @@ def test_build_label_graph_tool(tmp_path):
         for i, labels in enumerate(TOY_LABELS)
     ]
     data_list[3]['gt_ignore'] = [0]  # ignored labels are not counted
-    ann = dict(metainfo=dict(classes=['a', 'b', 'c', 'd']),
-               data_list=data_list)
+    ann = dict(
+        metainfo=dict(classes=['a', 'b', 'c', 'd']), data_list=data_list)
     (tmp_path / 'ann.json').write_text(json.dumps(ann))
     (tmp_path / 'cfg.py').write_text(
         'train_dataloader = dict(dataset=dict(type="MultiLabelDataset", '
@@ -418,9 +417,12 @@ def test_build_label_graph_tool(tmp_path):
         load_tool().main([str(tmp_path / 'cfg.py'), '--out', 'x.npy'])
     # --adjacency-out writes the normalised adjacency the neck reads ready
     adj_out = tmp_path / 'out' / 'graph.npy'
-    load_tool().main([str(tmp_path / 'cfg.py'), '--out', str(out),
-                      '--adjacency-out', str(adj_out), '--p', '0.2'])
-    np.testing.assert_allclose(np.load(adj_out),
-                               build_label_graph(TOY_ADJ, TOY_NUMS, p=0.2))
+    load_tool().main([
+        str(tmp_path / 'cfg.py'), '--out',
+        str(out), '--adjacency-out',
+        str(adj_out), '--p', '0.2'
+    ])
+    np.testing.assert_allclose(
+        np.load(adj_out), build_label_graph(TOY_ADJ, TOY_NUMS, p=0.2))
     ready = build_neck(cooccurrence=None, adjacency=str(adj_out))
     np.testing.assert_allclose(ready.adjacency.numpy(), np.load(adj_out))
