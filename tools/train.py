@@ -16,8 +16,8 @@ Examples::
 import argparse
 
 import mmcsra  # noqa: F401  (registers components, applies compat fixes)
-from mmcsra.engine import (add_config_checks, build_runner, fix_dataloader_cfg,
-                           setup_distributed_env)
+from mmcsra.engine import (add_config_checks, build_runner, finish_distributed,
+                           fix_dataloader_cfg, setup_distributed_env)
 from mmcsra.engine.tool_args import (add_cfg_options_arg,
                                      add_config_dir_to_path, add_launcher_args,
                                      export_local_rank, resolve_work_dir)
@@ -114,6 +114,7 @@ def main(argv=None):
     runner = build_runner(cfg)
     add_config_checks(runner)  # num_classes, in_channels, checkpoint shapes
     runner.train()
+    finish_distributed()  # every rank exits cleanly
 
 
 if __name__ == '__main__':

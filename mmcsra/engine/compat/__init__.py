@@ -29,13 +29,14 @@ from ..safe_loading import (CorruptCheckpointError, UnsafeCheckpointError,
                             safe_pickle_load, safe_torch_load)
 from . import (mmengine_unrestricted_torch_load,
                setuptools_pkg_resources_removed)
-from .cpu_distributed import fix_dataloader_cfg, setup_distributed_env
+from .cpu_distributed import (finish_distributed, fix_dataloader_cfg,
+                              setup_distributed_env)
 
 __all__ = [
     'UnsafeCheckpointError', 'CorruptCheckpointError',
     'safe_checkpoint_globals', 'safe_torch_load', 'safe_load_from_http',
     'safe_pickle_load', 'apply_import_time_fixes', 'applied_shims',
-    'setup_distributed_env', 'fix_dataloader_cfg'
+    'setup_distributed_env', 'fix_dataloader_cfg', 'finish_distributed'
 ]
 
 SHIMS = (mmengine_unrestricted_torch_load, setuptools_pkg_resources_removed)

@@ -8,13 +8,29 @@ change the config, not library code):
   ``torch.cuda.set_device``) and makes DDP wrap CPU modules
   (``device_ids=None``);
 * :func:`fix_dataloader_cfg` turns off ``persistent_workers`` where
-  ``num_workers == 0`` (torch refuses that combination).
+  ``num_workers == 0`` (torch refuses that combination);
+* :func:`finish_distributed` destroys the process group of a finished run.
 """
 import os
 
 import torch
 
-__all__ = ['setup_distributed_env', 'fix_dataloader_cfg']
+__all__ = ['setup_distributed_env', 'fix_dataloader_cfg', 'finish_distributed']
+
+
+def finish_distributed() -> None:
+    """After a distributed run: wait for every rank, then destroy the
+    process group (a no-op when none was initialised).
+
+    A rank that exits with its gloo process group alive can be aborted at
+    interpreter exit (``terminate called without an active exception``,
+    SIGABRT) while its peer still tears down, failing a finished job;
+    torch asks for ``destroy_process_group()`` before exit.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def setup_distributed_env(cfg, launcher: str) -> None:
