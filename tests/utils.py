@@ -142,3 +142,11 @@ def captured_logs(levels: bool = False):
         yield messages
     finally:
         logger.removeHandler(handler)
+
+
+def method_folders() -> List[str]:
+    """The method folders of ``configs/`` (every folder but ``_base_``),
+    sorted by name."""
+    return sorted(
+        d for d in os.listdir(CONFIGS)
+        if d != '_base_' and osp.isdir(osp.join(CONFIGS, d)))

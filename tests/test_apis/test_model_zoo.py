@@ -37,7 +37,7 @@ from mmcsra.apis.model_zoo import load_model_index, to_plain_python
 from mmcsra.datasets.multi_digits import DIGIT_CLASSES
 from mmcsra.engine.compat import safe_torch_load
 
-from utils import CONFIGS, REPO, TOOLS, tiny_cfg
+from utils import CONFIGS, REPO, TOOLS, method_folders, tiny_cfg
 
 DEMO_CFG = osp.join(CONFIGS, 'csra', 'resnet18_multidigits.py')
 MOMENTUM = 0.25
@@ -283,18 +283,12 @@ def test_to_plain_python_names_the_bad_entry():
 
 
 # ----------------------------------------------------------------- index
-def _method_folders():
-    return sorted(
-        d for d in glob.glob(osp.join(CONFIGS, '*'))
-        if osp.isdir(d) and osp.basename(d) != '_base_')
-
-
 def test_index_lists_every_config_once():
     """Every method folder has a metafile imported by model-index.yml, and
     every config of a method folder is one indexed model."""
     with open(osp.join(REPO, 'model-index.yml')) as f:
         imports = re.findall(r'^\s*-\s*(\S+metafile\.yml)\s*$', f.read(), re.M)
-    folders = _method_folders()
+    folders = [osp.join(CONFIGS, d) for d in method_folders()]
     assert sorted(imports) == sorted(
         osp.relpath(osp.join(d, 'metafile.yml'), REPO) for d in folders)
     configs = sorted(

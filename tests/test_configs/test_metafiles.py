@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from utils import REPO
+from utils import REPO, method_folders
 
 
 def _imported_metafiles():
@@ -22,19 +22,13 @@ def _entries():
                 yield metafile, entry
 
 
-def _method_folders():
-    return sorted(
-        d for d in os.listdir(osp.join(REPO, 'configs'))
-        if d != '_base_' and osp.isdir(osp.join(REPO, 'configs', d)))
-
-
 def test_every_method_folder_has_an_imported_metafile():
     assert sorted(_imported_metafiles()) == [
-        f'configs/{d}/metafile.yml' for d in _method_folders()
+        f'configs/{d}/metafile.yml' for d in method_folders()
     ]
 
 
-@pytest.mark.parametrize('folder', _method_folders())
+@pytest.mark.parametrize('folder', method_folders())
 def test_every_method_folder_has_a_readme_with_paper_vs_ours(folder):
     """Issue 15: each ``configs/<method>/README.md`` names its paper (an
     arXiv or DOI link) and has a "Paper vs ours" section."""
@@ -84,7 +78,7 @@ LEGACY_FAMILIES = re.compile(
 
 
 def _config_stems():
-    for folder in _method_folders():
+    for folder in method_folders():
         for name in sorted(os.listdir(osp.join(REPO, 'configs', folder))):
             if name.endswith('.py'):
                 yield f'{folder}/{name[:-3]}'
